@@ -1,0 +1,121 @@
+package ledger
+
+import (
+	"slices"
+
+	"github.com/jaminan/jaminan/ledger/civil"
+	"github.com/jaminan/jaminan/ledger/rules"
+)
+
+// Parameter names. Every number a rule uses is one of these, looked up by scope and date.
+const (
+	ParamAvgWage         = "wage.avg"                   // fen per month; scope province; effective the contribution year
+	ParamBaseFloorPct    = "base.floor_pct"             // percent of the average wage (C1)
+	ParamBaseCeilPct     = "base.ceiling_pct"           // percent of the average wage (C1)
+	ParamPensionEmployee = "pension.employee_bp"        // C2
+	ParamPensionEmployer = "pension.employer_bp"        // C2; per province
+	ParamPensionIndivPF  = "pension.individual_pool_bp" // pooled share paid by people insured as individuals
+	ParamMedicalEmployee = "medical.employee_bp"
+	ParamMedicalEmployer = "medical.employer_bp"
+	ParamUnempEmployee   = "unemployment.employee_bp"
+	ParamUnempEmployer   = "unemployment.employer_bp"
+	ParamInjuryEmployer  = "injury.employer_bp"
+	ParamCreditingRate   = "ia.crediting_bp"          // C3; one version per year, effective 1 January
+	ParamPooledBP        = "transfer.pooled_bp"       // T1: 12%
+	ParamPooledFrom      = "transfer.pooled_from"     // T1: first counted month, YYYYMM (199801)
+	ParamTempMenAge      = "temporary.men_age"        // T2
+	ParamTempWomenAge    = "temporary.women_age"      // T2
+	ParamBenefitMonths   = "benefit.threshold_months" // T3
+	ParamLetterDays      = "deadline.letter_days"     // T4, working days
+	ParamOutDays         = "deadline.out_days"        // T4
+	ParamInDays          = "deadline.in_days"         // T4
+	ParamMedLetterDays   = "deadline.medical_letter_days"
+	ParamMedOutDays      = "deadline.medical_out_days" // T7
+	ParamMedInDays       = "deadline.medical_in_days"  // T7
+	ParamBackpayMonths   = "backpay.evidence_months"   // T6
+	ParamNoticeDays      = "backpay.notice_days"       // T6
+	ParamMedicalGap      = "medical.gap_months"        // T7
+	ParamMaxWage         = "wage.max"                  // sanity bound on a declared monthly wage, fen
+)
+
+// Params is the versioned parameter table.
+type Params struct {
+	list  []Param // sorted by (name, scope, effective)
+	index map[string][]Param
+}
+
+// NewParams builds a table from versions in any order; later duplicates of (name, scope,
+// effective) replace earlier ones.
+func NewParams(ps []Param) *Params {
+	list := slices.Clone(ps)
+	slices.SortStableFunc(list, compareParam)
+	out := list[:0]
+	for _, p := range list {
+		if n := len(out); n > 0 && compareParam(out[n-1], p) == 0 {
+			out[n-1] = p
+			continue
+		}
+		out = append(out, p)
+	}
+	t := &Params{list: out, index: make(map[string][]Param)}
+	for _, p := range out {
+		k := p.Name + "\x00" + p.Scope
+		t.index[k] = append(t.index[k], p)
+	}
+	return t
+}
+
+// List returns the versions, sorted.
+func (t *Params) List() []Param { return t.list }
+
+// With returns a new table with p added (or replacing the same name, scope and effective date).
+func (t *Params) With(p Param) *Params { return NewParams(append(slices.Clone(t.list), p)) }
+
+// Get returns the value of name in force on date for scope, falling back to the national ("")
+// version when the scope has none in force.
+func (t *Params) Get(name, scope string, on civil.Date) (int64, bool) {
+	at := on.Int()
+	if scope != "" {
+		if v, ok := latest(t.index[name+"\x00"+scope], at); ok {
+			return v, true
+		}
+	}
+	return latest(t.index[name+"\x00"], at)
+}
+
+// ForYear returns the version of name effective within year (for yearly published values such as
+// the crediting rate), national scope.
+func (t *Params) ForYear(name string, year int) (int64, bool) {
+	for _, p := range t.index[name+"\x00"] {
+		if int(p.Effective/10000) == year {
+			return p.Value, true
+		}
+	}
+	return 0, false
+}
+
+func latest(vs []Param, at uint32) (int64, bool) {
+	i, _ := slices.BinarySearchFunc(vs, at+1, func(p Param, t uint32) int { return int(int64(p.Effective) - int64(t)) })
+	if i == 0 {
+		return 0, false
+	}
+	return vs[i-1].Value, true
+}
+
+// calendars converts the genesis/governance calendars to the rules form.
+func toRulesCalendars(cs []Calendar) rules.Calendars {
+	out := make(rules.Calendars, 0, len(cs))
+	for _, c := range cs {
+		rc := rules.Calendar{Year: int(c.Year)}
+		for _, v := range c.Holidays {
+			d, _ := civil.DateFromInt(v)
+			rc.Holidays = append(rc.Holidays, d)
+		}
+		for _, v := range c.Workdays {
+			d, _ := civil.DateFromInt(v)
+			rc.Workdays = append(rc.Workdays, d)
+		}
+		out = append(out, rc)
+	}
+	return out
+}
