@@ -28,6 +28,15 @@ func (c *Checkpoint) Hash() Hash { return taggedHash(tagCheckpoint, encode(c)) }
 // Encode returns the canonical bytes.
 func (c *Checkpoint) Encode() []byte { return encode(c) }
 
+// BlocksRoot returns the Merkle root over block hashes; each is a leaf (0x00 || hash), like records.
+func BlocksRoot(blocks []Hash) Hash {
+	leaves := make([]Hash, len(blocks))
+	for i, h := range blocks {
+		leaves[i] = LeafHash(h[:])
+	}
+	return MerkleRoot(leaves)
+}
+
 // CheckpointBody is a checkpoint with the ordered block hashes it commits to, as ordered and stored.
 type CheckpointBody struct {
 	Checkpoint Checkpoint `cbor:"1,keyasint" json:"checkpoint"`
@@ -37,7 +46,7 @@ type CheckpointBody struct {
 // NewCheckpoint builds the checkpoint after prev (the genesis hash and seq 0 for the first).
 func NewCheckpoint(network string, seq uint64, prev Hash, time uint64, blocks []Hash) CheckpointBody {
 	return CheckpointBody{
-		Checkpoint: Checkpoint{Network: network, Seq: seq, Prev: prev, Time: time, Root: MerkleRoot(blocks), Count: uint32(len(blocks))},
+		Checkpoint: Checkpoint{Network: network, Seq: seq, Prev: prev, Time: time, Root: BlocksRoot(blocks), Count: uint32(len(blocks))},
 		Blocks:     slices.Clone(blocks),
 	}
 }
@@ -54,7 +63,7 @@ func (b *CheckpointBody) Verify(network string) error {
 	if int(c.Count) != len(b.Blocks) || len(b.Blocks) > MaxCheckpointSize {
 		return fmt.Errorf("%w: %d blocks, header counts %d (max %d)", ErrCheckpoint, len(b.Blocks), c.Count, MaxCheckpointSize)
 	}
-	if MerkleRoot(b.Blocks) != c.Root {
+	if BlocksRoot(b.Blocks) != c.Root {
 		return fmt.Errorf("%w: blocks root mismatch at seq %d", ErrCheckpoint, c.Seq)
 	}
 	seen := make(map[Hash]struct{}, len(b.Blocks))

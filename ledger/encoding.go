@@ -30,6 +30,7 @@ var (
 func init() {
 	eo := cbor.CoreDetEncOptions() // RFC 8949 §4.2.1: shortest forms, sorted map keys, definite lengths
 	eo.Time = cbor.TimeUnix
+	eo.NilContainers = cbor.NilContainerAsEmpty // nil and empty lists have one form
 	var err error
 	if encMode, err = eo.EncMode(); err != nil {
 		panic(err)
