@@ -1,0 +1,416 @@
+package ledger
+
+import (
+	"github.com/jaminan/jaminan/ledger/civil"
+	"github.com/jaminan/jaminan/ledger/ids"
+	"github.com/jaminan/jaminan/ledger/rules"
+)
+
+// workerState is the per-worker profile and open transfer.
+type workerState struct {
+	Hukou    string       `cbor:"1,keyasint"`
+	Birth    uint32       `cbor:"2,keyasint"`
+	Sex      uint8        `cbor:"3,keyasint"`
+	Drawing  uint32       `cbor:"4,keyasint,omitempty"` // pension start date
+	OpenCase Hash         `cbor:"5,keyasint"`
+	Accounts []accountRef `cbor:"6,keyasint"` // in order of opening
+}
+
+type accountRef struct {
+	Scheme   string `cbor:"1,keyasint"`
+	Province string `cbor:"2,keyasint"`
+}
+
+// Account statuses.
+const (
+	StatusActive      = "active"
+	StatusTransferred = "transferred"
+	StatusSealed      = "sealed"
+)
+
+// yearAcc accumulates a year's contributions whose interest is not posted yet (DOMAIN C3).
+type yearAcc struct {
+	Year     uint16 `cbor:"1,keyasint"`
+	Sum      int64  `cbor:"2,keyasint"`
+	Weighted int64  `cbor:"3,keyasint"`
+}
+
+// account is a worker's insurance relation in one scheme and province.
+type account struct {
+	Status       string    `cbor:"1,keyasint"`
+	Temporary    bool      `cbor:"2,keyasint,omitempty"`
+	Enrolled     uint32    `cbor:"3,keyasint"`
+	First        uint32    `cbor:"4,keyasint"` // YYYYMM
+	Last         uint32    `cbor:"5,keyasint"`
+	Months       uint32    `cbor:"6,keyasint"`
+	IA           int64     `cbor:"7,keyasint"` // individual account, fen, with posted interest
+	InterestYear uint16    `cbor:"8,keyasint"` // last year whose interest is posted
+	Pending      []yearAcc `cbor:"9,keyasint"`
+	PFNum        int64     `cbor:"10,keyasint"` // Σ base × pooled rate (bp) of counted months, exact (T1)
+	UnevMonths   uint32    `cbor:"11,keyasint,omitempty"`
+	UnevIA       int64     `cbor:"12,keyasint,omitempty"` // IA of unevidenced back payments (T6)
+	UnevPFNum    int64     `cbor:"13,keyasint,omitempty"`
+	Individual   bool      `cbor:"14,keyasint,omitempty"`
+}
+
+// month is one contributed month of an account.
+type month struct {
+	Base     int64 `cbor:"1,keyasint"`
+	Employee int64 `cbor:"2,keyasint"`
+	Employer int64 `cbor:"3,keyasint"`
+	PFNum    int64 `cbor:"4,keyasint"`
+	Record   Hash  `cbor:"5,keyasint"`
+	Unev     bool  `cbor:"6,keyasint,omitempty"`
+}
+
+// totals are network-wide sums kept for the conservation invariant (DESIGN §6.3).
+type totals struct {
+	IAIn     int64 `cbor:"1,keyasint"` // employee contributions credited to individual accounts
+	Interest int64 `cbor:"2,keyasint"` // interest posted
+	Refunded int64 `cbor:"3,keyasint"` // duplicate IA contributions refunded (T5)
+	PoolIn   int64 `cbor:"4,keyasint"` // employer contributions into pooled funds
+}
+
+func (c *ctx) totals() *totals {
+	t, _ := getObj[totals](c, keyTotals)
+	return t
+}
+
+func (c *ctx) param(name, scope string, on civil.Date) (int64, error) {
+	v, ok := c.params.Get(name, scope, on)
+	if !ok {
+		return 0, reject(CodeParam, "no %s for %s on %s", name, scope, on)
+	}
+	return v, nil
+}
+
+func hasIA(scheme string) bool { return scheme == SchemePension || scheme == SchemeMedical }
+
+// rates returns the employee and employer rates (bp) of a scheme.
+func (c *ctx) rates(scheme, prov string, on civil.Date, individual bool) (int64, int64, error) {
+	var en, er string
+	switch scheme {
+	case SchemePension:
+		en, er = ParamPensionEmployee, ParamPensionEmployer
+		if individual {
+			er = ParamPensionIndivPF
+		}
+	case SchemeMedical:
+		en, er = ParamMedicalEmployee, ParamMedicalEmployer
+	case SchemeUnemployment:
+		en, er = ParamUnempEmployee, ParamUnempEmployer
+	case SchemeInjury:
+		er = ParamInjuryEmployer
+	default:
+		return 0, 0, reject(CodeFormat, "unknown scheme %q", scheme)
+	}
+	var ee int64
+	var err error
+	if en != "" {
+		if ee, err = c.param(en, prov, on); err != nil {
+			return 0, 0, err
+		}
+	}
+	ey, err := c.param(er, prov, on)
+	return ee, ey, err
+}
+
+func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
+	prov := c.province(k.Region)
+	if prov == "" || (len(k.Region) != 6 && len(k.Region) != 2) {
+		return reject("I3", "region %q is not a division code", k.Region)
+	}
+	if err := c.authorBureau(rec, prov); err != nil {
+		return err
+	}
+	if k.Worker.IsZero() || (k.Sex != SexMale && k.Sex != SexFemale) || c.province(k.Hukou) == "" || len(k.Hukou) != 2 {
+		return reject(CodeFormat, "worker, sex and a 2-digit hukou province are required")
+	}
+	birth, err := civil.DateFromInt(k.Birth)
+	if err != nil || k.Birth == 0 {
+		return reject(CodeFormat, "birth date %d", k.Birth)
+	}
+	from, err := civil.PeriodFromInt(k.Period)
+	if err != nil || k.Period == 0 {
+		return reject(CodeFormat, "period %d", k.Period)
+	}
+	to := from
+	if k.Through != 0 {
+		if to, err = civil.PeriodFromInt(k.Through); err != nil || to.Compare(from) <= 0 || from.MonthsThrough(to) > 600 {
+			return reject(CodeFormat, "through %d must follow period %d within 600 months", k.Through, k.Period)
+		}
+	}
+	n := int64(from.MonthsThrough(to))
+	if k.Flexible {
+		if k.Employer != "" {
+			return reject(CodeFormat, "a person insured as an individual has no employer")
+		}
+	} else if k.LegacyEmployer {
+		if _, err := ids.ParseLegacyUSCC(k.Employer); err != nil {
+			return reject("I2", "%v", err)
+		}
+	} else if _, err := ids.ParseUSCC(k.Employer); err != nil {
+		return reject("I2", "%v", err)
+	}
+	day := from.FirstDay()
+	// C1: the base.
+	avg, err := c.param(ParamAvgWage, prov, day)
+	if err != nil {
+		return err
+	}
+	fl, err := c.param(ParamBaseFloorPct, prov, day)
+	if err != nil {
+		return err
+	}
+	cl, err := c.param(ParamBaseCeilPct, prov, day)
+	if err != nil {
+		return err
+	}
+	lim, err := rules.Limits(avg, fl, cl)
+	if err != nil {
+		return reject(CodeParam, "%v", err)
+	}
+	if k.Flexible {
+		if err := rules.CheckDeclaredBase(k.Base, lim); err != nil {
+			return reject("C1", "%v", err)
+		}
+	} else {
+		if maxWage, ok := c.params.Get(ParamMaxWage, prov, day); k.Wage <= 0 || (ok && k.Wage > maxWage) {
+			return reject("C1", "wage %d out of range", k.Wage)
+		}
+		if want := rules.Base(k.Wage, lim); k.Base != want {
+			return reject("C1", "base %d, the rules give %d for wage %d", k.Base, want, k.Wage)
+		}
+	}
+	// C2: the amounts.
+	eeBP, erBP, err := c.rates(k.Scheme, prov, day, k.Flexible)
+	if err != nil {
+		return err
+	}
+	if err := rules.CheckShare(k.Base, eeBP, k.EmployeeAmount); err != nil {
+		return reject("C2", "employee amount: %v", err)
+	}
+	if err := rules.CheckShare(k.Base, erBP, k.EmployerAmount); err != nil {
+		return reject("C2", "employer amount: %v", err)
+	}
+	// T7: medical back payments only for short gaps.
+	if k.Scheme == SchemeMedical && n > 1 {
+		gap, err := c.param(ParamMedicalGap, prov, day)
+		if err != nil {
+			return err
+		}
+		if !rules.MedicalBackpayAllowed(int(n), int(gap)) {
+			return reject("T7", "medical back payment of %d months exceeds %d", n, gap)
+		}
+	}
+	// T6: a long lump-sum back payment without evidence stays at this place.
+	unev := false
+	if n > 1 && len(k.Evidence) == 0 {
+		th, err := c.param(ParamBackpayMonths, "", day)
+		if err != nil {
+			return err
+		}
+		unev = rules.NeedsEvidence(int(n), int(th))
+	}
+
+	w, known := getObj[workerState](c, keyWorker(k.Worker))
+	if w.Drawing != 0 {
+		return reject(CodeState, "worker already draws a pension")
+	}
+	w.Hukou, w.Birth, w.Sex = k.Hukou, k.Birth, k.Sex
+	akey := keyAccount(k.Worker, k.Scheme, prov)
+	a, exists := getObj[account](c, akey)
+	if !exists || a.Status != StatusActive {
+		enrol := day
+		if k.Enrolled != 0 {
+			if enrol, err = civil.DateFromInt(k.Enrolled); err != nil {
+				return reject(CodeFormat, "enrolled %d", k.Enrolled)
+			}
+		}
+		if !exists {
+			a.Enrolled = enrol.Int()
+			a.First = k.Period
+			a.InterestYear = uint16(from.Year - 1)
+			w.Accounts = append(w.Accounts, accountRef{Scheme: k.Scheme, Province: prov})
+		}
+		a.Status = StatusActive
+		if k.Scheme == SchemePension {
+			men, err := c.param(ParamTempMenAge, "", enrol)
+			if err != nil {
+				return err
+			}
+			women, err := c.param(ParamTempWomenAge, "", enrol)
+			if err != nil {
+				return err
+			}
+			a.Temporary = rules.IsTemporary(rules.TemporaryRule{MenAge: int(men), WomenAge: int(women)}, k.Hukou, prov, birth, k.Sex == SexMale, enrol, k.Approved)
+			// A new enrolment seals the worker's temporary accounts elsewhere (T2).
+			for _, ref := range w.Accounts {
+				if ref.Scheme != SchemePension || ref.Province == prov {
+					continue
+				}
+				ok2 := keyAccount(k.Worker, ref.Scheme, ref.Province)
+				if o, ok := getObj[account](c, ok2); ok && o.Temporary && o.Status == StatusActive {
+					o.Status = StatusSealed
+					c.put(ok2, o)
+				}
+			}
+		}
+	}
+	a.Individual = a.Individual || k.Flexible
+	if err := c.postInterest(a, c.today.Year); err != nil {
+		return err
+	}
+	pfBP, pfFrom := int64(0), uint32(0)
+	if k.Scheme == SchemePension {
+		if pfBP, err = c.param(ParamPooledBP, "", day); err != nil {
+			return err
+		}
+		v, err := c.param(ParamPooledFrom, "", day)
+		if err != nil {
+			return err
+		}
+		pfFrom = uint32(v)
+	}
+	tot := c.totals()
+	for p := from; p.Compare(to) <= 0; p = p.Add(1) {
+		mk := keyMonth(k.Worker, k.Scheme, prov, p.Int())
+		if _, dup := c.t.get(mk); dup {
+			return reject("C2", "month %s already contributed in %s %s", p, prov, k.Scheme)
+		}
+		m := month{Base: k.Base, Employee: k.EmployeeAmount, Employer: k.EmployerAmount, Record: id, Unev: unev}
+		if k.Scheme == SchemePension && p.Int() >= pfFrom {
+			m.PFNum = k.Base * rules.PooledRateBP(erBP, pfBP, a.Temporary, k.Flexible)
+		}
+		c.put(mk, m)
+		a.Months++
+		a.PFNum += m.PFNum
+		if unev {
+			a.UnevMonths++
+			a.UnevPFNum += m.PFNum
+		}
+		if hasIA(k.Scheme) {
+			credit, err := c.creditIA(a, p, k.EmployeeAmount)
+			if err != nil {
+				return err
+			}
+			tot.IAIn += k.EmployeeAmount
+			tot.Interest += credit - k.EmployeeAmount
+			if unev {
+				a.UnevIA += credit
+			}
+		}
+		if !k.Flexible {
+			c.t.set(keyEmployerFact(k.Employer, p.Int(), k.Worker), []byte{1})
+		}
+	}
+	if k.Period < a.First || a.First == 0 {
+		a.First = k.Period
+	}
+	if to.Int() > a.Last {
+		a.Last = to.Int()
+	}
+	pool := c.addPool(prov, k.Scheme, k.EmployerAmount*n)
+	_ = pool
+	tot.PoolIn += k.EmployerAmount * n
+	c.put(keyTotals, tot)
+	c.put(akey, a)
+	_ = known
+	c.put(keyWorker(k.Worker), w)
+	return nil
+}
+
+func (c *ctx) addPool(prov, scheme string, delta int64) int64 {
+	k := keyPool(prov, scheme)
+	v, _ := getObj[int64](c, k)
+	*v += delta
+	c.put(k, *v)
+	return *v
+}
+
+// creditIA adds one month's IA contribution; a month of a year whose interest is already posted
+// earns its catch-up interest at once (DOMAIN C3). It returns what was credited.
+func (c *ctx) creditIA(a *account, p civil.Period, amount int64) (int64, error) {
+	if p.Year > int(a.InterestYear) {
+		for i := range a.Pending {
+			if int(a.Pending[i].Year) == p.Year {
+				a.Pending[i].Sum += amount
+				a.Pending[i].Weighted += amount * rules.Weight(p.Month)
+				a.IA += amount
+				return amount, nil
+			}
+		}
+		a.Pending = append(a.Pending, yearAcc{Year: uint16(p.Year), Sum: amount, Weighted: amount * rules.Weight(p.Month)})
+		sortPending(a.Pending)
+		a.IA += amount
+		return amount, nil
+	}
+	acc := amount
+	for y := p.Year; y <= int(a.InterestYear); y++ {
+		rate, ok := c.params.ForYear(ParamCreditingRate, y)
+		if !ok {
+			continue
+		}
+		var w int64
+		open := acc
+		if y == p.Year {
+			w, open = amount*rules.Weight(p.Month), 0
+		}
+		in, err := rules.YearInterest(open, w, rate)
+		if err != nil {
+			return 0, reject("C3", "%v", err)
+		}
+		acc += in
+	}
+	a.IA += acc
+	return acc, nil
+}
+
+func sortPending(p []yearAcc) {
+	for i := 1; i < len(p); i++ {
+		for j := i; j > 0 && p[j-1].Year > p[j].Year; j-- {
+			p[j-1], p[j] = p[j], p[j-1]
+		}
+	}
+}
+
+// postInterest posts the interest of every finished year before curYear whose crediting rate is
+// published, in order (DOMAIN C3). Interest is posted lazily, when the account is next touched.
+func (c *ctx) postInterest(a *account, curYear int) error {
+	tot := c.totals()
+	changed := false
+	for y := int(a.InterestYear) + 1; y < curYear; y++ {
+		rate, ok := c.params.ForYear(ParamCreditingRate, y)
+		if !ok {
+			break
+		}
+		var later, w int64
+		rest := a.Pending[:0]
+		for _, p := range a.Pending {
+			switch {
+			case int(p.Year) == y:
+				w = p.Weighted
+				later += p.Sum
+				continue
+			case int(p.Year) > y:
+				later += p.Sum
+			}
+			rest = append(rest, p)
+		}
+		// opening = balance at the start of y: everything but the contributions of y and later.
+		opening := a.IA - later
+		in, err := rules.YearInterest(opening, w, rate)
+		if err != nil {
+			return reject("C3", "%v", err)
+		}
+		a.Pending = rest
+		a.IA += in
+		a.InterestYear = uint16(y)
+		tot.Interest += in
+		changed = true
+	}
+	if changed {
+		c.put(keyTotals, tot)
+	}
+	return nil
+}

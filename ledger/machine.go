@@ -1,0 +1,419 @@
+package ledger
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/jaminan/jaminan/ledger/civil"
+	"github.com/jaminan/jaminan/ledger/rules"
+)
+
+// Receipt codes. "ok" accepts; every other code rejects the record, which stays in history.
+// Rule codes (I2, C1, T4 …) name the DOMAIN.md rule that was broken.
+const (
+	CodeOK          = "ok"
+	CodeFormat      = "format"      // undecodable or invalid fields
+	CodeDuplicate   = "dup"         // the record ID was already applied
+	CodeAuth        = "auth"        // missing or invalid signature
+	CodeMember      = "member"      // author or producer unknown, revoked or expired
+	CodeRole        = "role"        // author may not write this record
+	CodeBlock       = "block"       // the block carrying the record is invalid
+	CodeState       = "state"       // refers to something that does not exist or is in the wrong state
+	CodeParam       = "param"       // no parameter in force for the rule
+	CodeConsent     = "consent"     // consent rule broken
+	CodeCorrection  = "correction"  // correction rule broken
+	CodeGov         = "gov"         // governance quorum or content
+	CodeUnsupported = "unsupported" // a valid record type this version does not apply yet
+)
+
+// Receipt is the outcome of applying one record.
+type Receipt struct {
+	ID      Hash   `cbor:"1,keyasint" json:"id"`
+	Code    string `cbor:"2,keyasint" json:"code"`
+	Message string `cbor:"-" json:"message,omitempty"` // for people; not hashed
+}
+
+// receiptLeaf is the hashed part of a receipt.
+type receiptLeaf struct {
+	ID   Hash   `cbor:"1,keyasint"`
+	Code string `cbor:"2,keyasint"`
+}
+
+// LeafBytes returns the bytes a receipt contributes to the receipts root.
+func (r Receipt) LeafBytes() []byte { return encode(receiptLeaf{r.ID, r.Code}) }
+
+// ReceiptsRoot returns the Merkle root over receipts in application order.
+func ReceiptsRoot(rs []Receipt) Hash {
+	leaves := make([]Hash, len(rs))
+	for i, r := range rs {
+		leaves[i] = LeafHash(r.LeafBytes())
+	}
+	return MerkleRoot(leaves)
+}
+
+// StateRoot chains one checkpoint onto the previous root:
+// H("jaminan/v1/state" || 0x00 || prev root || checkpoint hash || receipts root || writes digest).
+func StateRoot(prev, checkpoint, receipts, writes Hash) Hash {
+	return taggedHash(tagState, prev[:], checkpoint[:], receipts[:], writes[:])
+}
+
+// Meta is the machine's position: the last applied checkpoint.
+type Meta struct {
+	Seq        uint64 `cbor:"1,keyasint" json:"seq"`
+	Checkpoint Hash   `cbor:"2,keyasint" json:"checkpoint"` // genesis hash before checkpoint 1
+	StateRoot  Hash   `cbor:"3,keyasint" json:"state_root"` // genesis hash before checkpoint 1
+	Time       uint64 `cbor:"4,keyasint" json:"time"`
+}
+
+// Result is what applying one checkpoint produced. The caller commits Writes atomically.
+type Result struct {
+	Seq          uint64
+	Checkpoint   Hash
+	Receipts     []Receipt
+	ReceiptsRoot Hash
+	WritesDigest Hash
+	StateRoot    Hash
+	Writes       []Write
+}
+
+// ErrApply is returned (wrapped) when a checkpoint cannot be applied at all: it does not follow the
+// last applied one, its blocks do not match it, or the state could not be read. Nothing is written.
+var ErrApply = errors.New("cannot apply checkpoint")
+
+// Machine applies checkpoints. It holds only constants of the network; all state is read through
+// the StateReader passed to Apply, so the same machine serves a node, replay and verification.
+type Machine struct {
+	network     string
+	genesisHash Hash
+	extra       []string
+	utcOffset   int
+}
+
+// NewMachine returns the state machine of the network founded by g.
+func NewMachine(g *Genesis) *Machine {
+	return &Machine{network: g.Network, genesisHash: g.Hash(), extra: slices.Clone(g.ExtraRegions), utcOffset: int(g.UTCOffset)}
+}
+
+// Network returns the network name.
+func (m *Machine) Network() string { return m.network }
+
+// GenesisWrites returns the initial state: registry, parameters, calendars and the meta record.
+func GenesisWrites(g *Genesis) []Write {
+	h := g.Hash()
+	return []Write{
+		{Key: keyRegistry, Value: encode(g.Members)},
+		{Key: keyParams, Value: encode(g.Params)},
+		{Key: keyCalendars, Value: encode(g.Calendars)},
+		{Key: keyMeta, Value: encode(Meta{Checkpoint: h, StateRoot: h, Time: g.Time})},
+	}
+}
+
+// ReadMeta returns the last applied position.
+func ReadMeta(st StateReader) (Meta, error) {
+	var m Meta
+	v, ok, err := st.Get(keyMeta)
+	if err != nil {
+		return m, fmt.Errorf("read meta: %w", err)
+	}
+	if !ok {
+		return m, fmt.Errorf("read meta: %w: state not initialised from genesis", ErrApply)
+	}
+	if err := decMode.Unmarshal(v, &m); err != nil {
+		return m, fmt.Errorf("read meta: %w", err)
+	}
+	return m, nil
+}
+
+// ctx is the per-checkpoint context of Apply.
+type ctx struct {
+	m        *Machine
+	t        *txn
+	seq      uint64
+	time     uint64
+	today    civil.Date
+	registry []Member
+	params   *Params
+	cals     rules.Calendars
+	producer KeyID
+	regDirty bool
+	parDirty bool
+	calDirty bool
+	calList  []Calendar
+}
+
+// Apply applies checkpoint cb, whose blocks are given in the checkpoint's order, to the state st.
+// It never fails because of a record's content: such records get rejection receipts. It fails
+// (with ErrApply) only when the checkpoint itself does not fit the state.
+func (m *Machine) Apply(st StateReader, cb *CheckpointBody, blocks []*Block) (*Result, error) {
+	meta, err := ReadMeta(st)
+	if err != nil {
+		return nil, err
+	}
+	cp := &cb.Checkpoint
+	if err := cb.Verify(m.network); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrApply, err)
+	}
+	if cp.Seq != meta.Seq+1 || cp.Prev != meta.Checkpoint {
+		return nil, fmt.Errorf("%w: checkpoint %d (prev %s) does not follow %d (%s)", ErrApply, cp.Seq, cp.Prev.String()[:12], meta.Seq, meta.Checkpoint.String()[:12])
+	}
+	if len(blocks) != len(cb.Blocks) {
+		return nil, fmt.Errorf("%w: checkpoint %d lists %d blocks, %d given", ErrApply, cp.Seq, len(cb.Blocks), len(blocks))
+	}
+	for i, b := range blocks {
+		if b.Hash() != cb.Blocks[i] {
+			return nil, fmt.Errorf("%w: checkpoint %d block %d is not %s", ErrApply, cp.Seq, i, cb.Blocks[i])
+		}
+	}
+	c := &ctx{m: m, t: newTxn(st), seq: cp.Seq, time: max(cp.Time, meta.Time)}
+	c.today = civil.DateOfUnixMilli(int64(c.time), m.utcOffset)
+	if err := c.load(); err != nil {
+		return nil, err
+	}
+	var receipts []Receipt
+	for _, b := range blocks {
+		receipts = c.applyBlock(b, receipts)
+		if c.t.err != nil {
+			return nil, fmt.Errorf("%w: read state: %w", ErrApply, c.t.err)
+		}
+	}
+	c.flushTables()
+	res := &Result{Seq: cp.Seq, Checkpoint: cp.Hash(), Receipts: receipts, ReceiptsRoot: ReceiptsRoot(receipts), WritesDigest: c.t.digest()}
+	res.StateRoot = StateRoot(meta.StateRoot, res.Checkpoint, res.ReceiptsRoot, res.WritesDigest)
+	c.t.set(keyMeta, encode(Meta{Seq: cp.Seq, Checkpoint: res.Checkpoint, StateRoot: res.StateRoot, Time: c.time}))
+	c.t.commitRecord()
+	res.Writes = c.t.cpLog
+	return res, nil
+}
+
+func (c *ctx) load() error {
+	for _, x := range []struct {
+		key []byte
+		v   any
+	}{{keyRegistry, &c.registry}, {keyParams, new([]Param)}, {keyCalendars, &c.calList}} {
+		raw, ok := c.t.get(x.key)
+		if c.t.err != nil {
+			return fmt.Errorf("%w: read state: %w", ErrApply, c.t.err)
+		}
+		if !ok {
+			return fmt.Errorf("%w: state has no %s", ErrApply, x.key)
+		}
+		if err := decMode.Unmarshal(raw, x.v); err != nil {
+			return fmt.Errorf("%w: decode %s: %w", ErrApply, x.key, err)
+		}
+		if ps, ok := x.v.(*[]Param); ok {
+			c.params = NewParams(*ps)
+		}
+	}
+	c.cals = toRulesCalendars(c.calList)
+	return nil
+}
+
+// flushTables writes back the governance tables changed in this checkpoint.
+func (c *ctx) flushTables() {
+	if c.regDirty {
+		c.t.set(keyRegistry, encode(c.registry))
+	}
+	if c.parDirty {
+		c.t.set(keyParams, encode(c.params.List()))
+	}
+	if c.calDirty {
+		c.t.set(keyCalendars, encode(c.calList))
+	}
+	c.t.commitRecord()
+}
+
+func (c *ctx) member(id KeyID) *Member {
+	i, ok := slices.BinarySearchFunc(c.registry, id, func(m Member, id KeyID) int {
+		switch {
+		case m.ID < id:
+			return -1
+		case m.ID > id:
+			return 1
+		}
+		return 0
+	})
+	if !ok {
+		return nil
+	}
+	return &c.registry[i]
+}
+
+func (c *ctx) activeMember(id KeyID) *Member {
+	if m := c.member(id); m != nil && m.ActiveAt(c.time) {
+		return m
+	}
+	return nil
+}
+
+// ministrySet returns the active ministry members' IDs, sorted.
+func (c *ctx) ministrySet() []KeyID {
+	var out []KeyID
+	for i := range c.registry {
+		if m := &c.registry[i]; m.Role == RoleMinistry && m.ActiveAt(c.time) {
+			out = append(out, m.ID)
+		}
+	}
+	return out
+}
+
+// MinistrySet returns the ministry members active at time t in the state's registry.
+func MinistrySet(st StateReader, t uint64) ([]KeyID, error) {
+	c := &ctx{t: newTxn(st), time: t}
+	if err := c.load(); err != nil {
+		return nil, err
+	}
+	return c.ministrySet(), nil
+}
+
+type chainTip struct {
+	Height uint64 `cbor:"1,keyasint"`
+	Hash   Hash   `cbor:"2,keyasint"`
+}
+
+// applyBlock checks the block and applies its records, appending their receipts.
+func (c *ctx) applyBlock(b *Block, receipts []Receipt) []Receipt {
+	reject := func(msg string) []Receipt {
+		for _, raw := range b.Records {
+			id := rawRecordID(raw)
+			receipts = append(receipts, Receipt{ID: id, Code: CodeBlock, Message: msg})
+		}
+		return receipts
+	}
+	if err := b.Verify(c.m.network); err != nil {
+		return reject(err.Error())
+	}
+	h := &b.Header
+	prod := c.activeMember(h.Producer)
+	if prod == nil {
+		return reject("producer is not an active member")
+	}
+	if prod.Role != RoleBureau && prod.Role != RoleMinistry {
+		return reject("producer role " + prod.Role + " may not produce blocks")
+	}
+	var tip chainTip
+	tipKey := keyTip(h.Producer)
+	if raw, ok := c.t.get(tipKey); ok {
+		if err := decMode.Unmarshal(raw, &tip); err != nil {
+			panic(fmt.Sprintf("ledger: corrupt chain tip of %s: %v", h.Producer, err))
+		}
+	}
+	if h.Height != tip.Height+1 || h.Prev != tip.Hash {
+		return reject(fmt.Sprintf("block height %d does not follow the producer's last block %d", h.Height, tip.Height))
+	}
+	c.t.set(tipKey, encode(chainTip{Height: h.Height, Hash: b.Hash()}))
+	c.t.commitRecord()
+	c.producer = h.Producer
+	for _, raw := range b.Records {
+		receipts = append(receipts, c.applyRecord(raw))
+	}
+	return receipts
+}
+
+// rawRecordID names bytes that do not decode as a record.
+func rawRecordID(raw []byte) Hash {
+	r, _, err := DecodeRecord(raw)
+	if err != nil {
+		return taggedHash(tagRawRecord, raw)
+	}
+	return r.ID()
+}
+
+// recordState is kept per applied record ID: duplicate detection, receipt lookup, corrections.
+type recordState struct {
+	Seq       uint64     `cbor:"1,keyasint"`
+	Code      string     `cbor:"2,keyasint"`
+	Type      RecordType `cbor:"3,keyasint"`
+	Author    KeyID      `cbor:"4,keyasint"`
+	Body      []byte     `cbor:"5,keyasint,omitempty"` // kept for records a correction may reverse
+	Corrected bool       `cbor:"6,keyasint,omitempty"`
+}
+
+// rejection is a record rejected with a code.
+type rejection struct{ code, msg string }
+
+func (r *rejection) Error() string { return r.code + ": " + r.msg }
+
+func reject(code, format string, args ...any) error {
+	return &rejection{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// applyRecord applies one record in its own nested transaction and returns its receipt.
+func (c *ctx) applyRecord(raw []byte) Receipt {
+	rec, body, err := DecodeRecord(raw)
+	if err != nil {
+		return c.finish(taggedHash(tagRawRecord, raw), nil, nil, reject(CodeFormat, "%v", err))
+	}
+	id := rec.ID()
+	if _, dup := c.t.get(keyRecord(id)); dup {
+		return Receipt{ID: id, Code: CodeDuplicate, Message: "record already applied"}
+	}
+	err = c.authorise(&rec, body)
+	if err == nil {
+		err = c.dispatch(id, &rec, body)
+	}
+	return c.finish(id, &rec, body, err)
+}
+
+// finish commits or drops the record's writes and records its outcome.
+func (c *ctx) finish(id Hash, rec *Record, body Body, err error) Receipt {
+	r := Receipt{ID: id, Code: CodeOK}
+	if err != nil {
+		c.t.dropRecord()
+		var rj *rejection
+		if !errors.As(err, &rj) {
+			rj = &rejection{code: CodeFormat, msg: err.Error()}
+		}
+		r.Code, r.Message = rj.code, rj.msg
+	}
+	rs := recordState{Seq: c.seq, Code: r.Code}
+	if rec != nil {
+		rs.Type, rs.Author = rec.Type, rec.Author
+		if r.Code == CodeOK && (rec.Type == TypeContribution) {
+			rs.Body = rec.Body
+		}
+	}
+	c.t.set(keyRecord(id), encode(rs))
+	c.t.commitRecord()
+	return r
+}
+
+func (c *ctx) getRecordState(id Hash) (recordState, bool) {
+	var rs recordState
+	raw, ok := c.t.get(keyRecord(id))
+	if !ok {
+		return rs, false
+	}
+	if err := decMode.Unmarshal(raw, &rs); err != nil {
+		panic(fmt.Sprintf("ledger: corrupt record state %s: %v", id, err))
+	}
+	return rs, true
+}
+
+// RecordStatus returns the receipt code and checkpoint of an applied record.
+func RecordStatus(st StateReader, id Hash) (code string, seq uint64, ok bool, err error) {
+	raw, ok, err := st.Get(keyRecord(id))
+	if err != nil || !ok {
+		return "", 0, false, err
+	}
+	var rs recordState
+	if err := decMode.Unmarshal(raw, &rs); err != nil {
+		return "", 0, false, fmt.Errorf("decode record state: %w", err)
+	}
+	return rs.Code, rs.Seq, true, nil
+}
+
+// getObj reads and decodes a state object; corrupt state is a bug, not input.
+func getObj[T any](c *ctx, key []byte) (*T, bool) {
+	raw, ok := c.t.get(key)
+	if !ok {
+		return new(T), false
+	}
+	v := new(T)
+	if err := decMode.Unmarshal(raw, v); err != nil {
+		panic(fmt.Sprintf("ledger: corrupt state at %x: %v", key, err))
+	}
+	return v, true
+}
+
+func (c *ctx) put(key []byte, v any) { c.t.set(key, encode(v)) }
