@@ -140,6 +140,9 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 			return reject(CodeFormat, "through %d must follow period %d within 600 months", k.Through, k.Period)
 		}
 	}
+	if to.Compare(c.today.Period()) > 0 {
+		return reject(CodeFormat, "period %s is after the current month %s", to, c.today.Period())
+	}
 	n := int64(from.MonthsThrough(to))
 	if k.Flexible {
 		if k.Employer != "" {
@@ -258,9 +261,6 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 		}
 	}
 	a.Individual = a.Individual || k.Flexible
-	if err := c.postInterest(a, c.today.Year); err != nil {
-		return err
-	}
 	pfBP, pfFrom := int64(0), uint32(0)
 	if k.Scheme == SchemePension {
 		if pfBP, err = c.param(ParamPooledBP, "", day); err != nil {
@@ -304,6 +304,12 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 			c.t.set(keyEmployerFact(k.Employer, p.Int(), k.Worker), []byte{1})
 		}
 	}
+	c.put(keyTotals, tot)
+	// Posting after crediting: the months just credited to unposted years are in Pending and
+	// earn that year's interest exactly as if they had arrived in time.
+	if err := c.postInterest(a, c.today.Year); err != nil {
+		return err
+	}
 	if k.Period < a.First || a.First == 0 {
 		a.First = k.Period
 	}
@@ -312,6 +318,7 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 	}
 	pool := c.addPool(prov, k.Scheme, k.EmployerAmount*n)
 	_ = pool
+	tot = c.totals()
 	tot.PoolIn += k.EmployerAmount * n
 	c.put(keyTotals, tot)
 	c.put(akey, a)

@@ -55,7 +55,9 @@ func keyAccount(w WorkerID, scheme, prov string) []byte {
 func keyMonth(w WorkerID, scheme, prov string, p uint32) []byte {
 	return key(pfxMonth, w[:], []byte{schemeByte(scheme)}, []byte(prov), u32(p))
 }
-func keyPool(prov, scheme string) []byte { return key(pfxPool, []byte(prov), []byte{schemeByte(scheme)}) }
+func keyPool(prov, scheme string) []byte {
+	return key(pfxPool, []byte(prov), []byte{schemeByte(scheme)})
+}
 func keyEmployerFact(employer string, p uint32, w WorkerID) []byte {
 	return key(pfxEmployer, []byte(employer), u32(p), w[:])
 }

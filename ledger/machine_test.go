@@ -8,7 +8,7 @@ import (
 
 func TestApply_RejectsCheckpointOutOfOrder(t *testing.T) {
 	n := newTnet(t)
-	b := n.block(n.bureau["44"], n.rec(n.bureau["44"], n.contribution(worker(1), "440300", 202601, 800000)))
+	b := n.block(n.bureau["44"], n.rec(n.bureau["44"], n.contribution(worker(1), "440300", 202301, 800000)))
 	cb := NewCheckpoint(n.g.Network, 2, n.g.Hash(), n.time, []Hash{b.Hash()})
 	if _, err := n.m.Apply(n.st, &cb, []*Block{b}); !errors.Is(err, ErrApply) {
 		t.Fatalf("seq 2 first: %v", err)
@@ -22,15 +22,15 @@ func TestApply_RejectsCheckpointOutOfOrder(t *testing.T) {
 func TestRuleC1C2_ContributionRecomputed(t *testing.T) {
 	n := newTnet(t)
 	b := n.bureau["44"]
-	ok := n.contribution(worker(1), "440300", 202601, 800000)
-	badBase := *n.contribution(worker(2), "440300", 202601, 800000)
+	ok := n.contribution(worker(1), "440300", 202301, 800000)
+	badBase := *n.contribution(worker(2), "440300", 202301, 800000)
 	badBase.Base += 100
-	badAmount := *n.contribution(worker(3), "440300", 202601, 800000)
+	badAmount := *n.contribution(worker(3), "440300", 202301, 800000)
 	badAmount.EmployeeAmount++
-	low := n.contribution(worker(4), "440300", 202601, 100000) // below the floor: base raised
-	badEmployer := *n.contribution(worker(5), "440300", 202601, 800000)
+	low := n.contribution(worker(4), "440300", 202301, 100000) // below the floor: base raised
+	badEmployer := *n.contribution(worker(5), "440300", 202301, 800000)
 	badEmployer.Employer = "91310115MA1H8R7C6D"
-	otherProv := n.contribution(worker(6), "510100", 202601, 800000)
+	otherProv := n.contribution(worker(6), "510100", 202301, 800000)
 	got := codes(n.submit(b, n.rec(b, ok), n.rec(b, &badBase), n.rec(b, &badAmount), n.rec(b, low), n.rec(b, &badEmployer), n.rec(b, otherProv)))
 	want := []string{CodeOK, "C1", "C2", CodeOK, "I2", CodeRole}
 	if !slices.Equal(got, want) {
@@ -44,7 +44,7 @@ func TestRuleC1C2_ContributionRecomputed(t *testing.T) {
 	}
 	// The same record again is a duplicate; the same month in a new record breaks C2's one-month rule.
 	r1 := n.rec(b, ok)
-	again := n.contribution(worker(1), "440300", 202601, 800000)
+	again := n.contribution(worker(1), "440300", 202301, 800000)
 	got = codes(n.submit(b, r1, r1, n.rec(b, again)))
 	if !slices.Equal(got, []string{"C2", CodeDuplicate, "C2"}) {
 		t.Fatalf("duplicates: %v", got)
@@ -56,12 +56,12 @@ func TestApply_ForgedAndForeignRecords(t *testing.T) {
 	b44, b51 := n.bureau["44"], n.bureau["51"]
 	stranger := fixtureSigner(0x77)
 	// A record authored by another bureau without its signature is rejected; a stranger's block is rejected whole.
-	foreign := n.rec(b51, n.contribution(worker(1), "510100", 202601, 800000))
+	foreign := n.rec(b51, n.contribution(worker(1), "510100", 202301, 800000))
 	got := codes(n.submit(b44, foreign, []byte{0xff, 0x00}))
 	if !slices.Equal(got, []string{CodeAuth, CodeFormat}) {
 		t.Fatalf("codes %v", got)
 	}
-	blk, err := BuildBlock(stranger, n.g.Network, nil, n.time, [][]byte{n.rec(stranger, n.contribution(worker(2), "440300", 202601, 800000))})
+	blk, err := BuildBlock(stranger, n.g.Network, nil, n.time, [][]byte{n.rec(stranger, n.contribution(worker(2), "440300", 202301, 800000))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,8 +22,8 @@ type tnet struct {
 	results  []*Result
 }
 
-// 2026-03-02 00:00 UTC+8
-const tnetStart = uint64(1772380800000)
+// 2023-01-02 00:00 UTC+8
+const tnetStart = uint64(1672588800000)
 
 func newTnet(t testing.TB) *tnet {
 	n := &tnet{t: t, bureau: map[string]*Signer{}, tips: map[KeyID]*BlockHeader{}, time: tnetStart}
@@ -98,7 +98,9 @@ func (n *tnet) submit(p *Signer, recs ...[]byte) []Receipt {
 // advanceDays moves the network clock.
 func (n *tnet) advanceDays(d int) { n.time += uint64(d) * 86400 * 1000 }
 
-func worker(i int) WorkerID { return Pseudonym([]byte("tnet pepper"), string(rune('A'+i%26))+string(rune('a'+i/26))) }
+func worker(i int) WorkerID {
+	return Pseudonym([]byte("tnet pepper"), string(rune('A'+i%26))+string(rune('a'+i/26)))
+}
 
 const testEmployer = "91440300123456788M"
 
