@@ -143,4 +143,6 @@ func (n *tnet) account(w WorkerID, scheme, prov string) *account {
 
 var _ = ids.IsProvince
 
-func dateOf(ms uint64, n *tnet) civil.Date { return civil.DateOfUnixMilli(int64(ms), int(n.g.UTCOffset)) }
+func dateOf(ms uint64, n *tnet) civil.Date {
+	return civil.DateOfUnixMilli(int64(ms), int(n.g.UTCOffset))
+}
