@@ -83,6 +83,19 @@ func fuzzSeeds(t testing.TB) map[string][]fuzzSeed {
 	out["FuzzMerkleProof"] = append(out["FuzzMerkleProof"], newFuzzSeed("leaf-0-of-1", encode(p), data[0]))
 
 	out["FuzzDecodeGenesis"] = []fuzzSeed{newFuzzSeed("fixture", fixtureGenesis().Encode())}
+
+	n := newTnet(t)
+	w := worker(1)
+	b44 := n.bureau["44"]
+	proofs := n.proveAll(n.block(b44, n.rec(b44, n.contribution(w, "440300", 202301, 800000)), n.rec(b44, &ConsentGrant{Worker: w, Grantee: testEmployer, Scope: "history", From: 20230101})))
+	out["FuzzDecodeRecordProof"] = []fuzzSeed{newFuzzSeed("contribution", proofs[0].Encode()), newFuzzSeed("consent", proofs[1].Encode())}
+	stmt := Statement{Network: n.g.Network, Worker: w, Proofs: proofs}
+	out["FuzzDecodeStatement"] = []fuzzSeed{newFuzzSeed("two-records", stmt.Encode()), newFuzzSeed("empty", (&Statement{Network: n.g.Network, Worker: w}).Encode())}
+	out["FuzzApplyRecord"] = []fuzzSeed{
+		newFuzzSeed("contribution", n.rec(b44, n.contribution(worker(2), "440300", 202301, 800000))),
+		newFuzzSeed("transfer", n.rec(b44, &TransferApply{Worker: w, Scheme: SchemePension, From: "51", To: "44"})),
+		newFuzzSeed("out", n.rec(b44, &TransferOut{Case: proofs[0].Block.Root})),
+	}
 	return out
 }
 
@@ -270,5 +283,55 @@ func FuzzDecodeGenesis(f *testing.F) {
 			t.Fatalf("decoded genesis fails Validate: %v", err)
 		}
 		_ = g.Hash()
+	})
+}
+
+func FuzzDecodeRecordProof(f *testing.F) {
+	addSeeds(f, "FuzzDecodeRecordProof")
+	g := newTnet(f).g
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := DecodeRecordProof(b)
+		if err != nil {
+			return
+		}
+		mustReencode(t, b, p.Encode())
+		_, _, _ = p.Verify(g)
+	})
+}
+
+func FuzzDecodeStatement(f *testing.F) {
+	addSeeds(f, "FuzzDecodeStatement")
+	g := newTnet(f).g
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := DecodeStatement(b)
+		if err != nil {
+			return
+		}
+		mustReencode(t, b, s.Encode())
+		_, _ = s.Verify(g)
+	})
+}
+
+// FuzzApplyRecord puts arbitrary bytes in a validly signed block and applies it: the machine
+// must never panic or fail, only reject, and a rejected record must write nothing but its receipt.
+func FuzzApplyRecord(f *testing.F) {
+	addSeeds(f, "FuzzApplyRecord")
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if len(raw) == 0 || len(raw) > MaxRecordSize {
+			return
+		}
+		n := newTnet(t)
+		n.submit(n.bureau["44"], n.rec(n.bureau["44"], n.contribution(worker(1), "440300", 202301, 800000)))
+		res := n.apply(n.block(n.bureau["44"], raw))
+		if len(res.Receipts) != 1 {
+			t.Fatalf("%d receipts", len(res.Receipts))
+		}
+		if res.Receipts[0].Code != CodeOK {
+			for _, w := range res.Writes {
+				if w.Key[0] != pfxRecord && w.Key[0] != pfxTip && !bytes.Equal(w.Key, keyMeta) {
+					t.Fatalf("rejected record (%s) wrote %q", res.Receipts[0].Code, w.Key[:1])
+				}
+			}
+		}
 	})
 }

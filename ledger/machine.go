@@ -69,12 +69,14 @@ type Meta struct {
 // Result is what applying one checkpoint produced. The caller commits Writes atomically.
 type Result struct {
 	Seq          uint64
+	PrevRoot     Hash // state root before this checkpoint
 	Checkpoint   Hash
 	Receipts     []Receipt
 	ReceiptsRoot Hash
 	WritesDigest Hash
 	StateRoot    Hash
 	Writes       []Write
+	BlockCounts  []int // receipts per block, in checkpoint order
 }
 
 // ErrApply is returned (wrapped) when a checkpoint cannot be applied at all: it does not follow the
@@ -171,14 +173,17 @@ func (m *Machine) Apply(st StateReader, cb *CheckpointBody, blocks []*Block) (*R
 		return nil, err
 	}
 	var receipts []Receipt
-	for _, b := range blocks {
+	counts := make([]int, len(blocks))
+	for i, b := range blocks {
+		before := len(receipts)
 		receipts = c.applyBlock(b, receipts)
+		counts[i] = len(receipts) - before
 		if c.t.err != nil {
 			return nil, fmt.Errorf("%w: read state: %w", ErrApply, c.t.err)
 		}
 	}
 	c.flushTables()
-	res := &Result{Seq: cp.Seq, Checkpoint: cp.Hash(), Receipts: receipts, ReceiptsRoot: ReceiptsRoot(receipts), WritesDigest: c.t.digest()}
+	res := &Result{Seq: cp.Seq, PrevRoot: meta.StateRoot, Checkpoint: cp.Hash(), Receipts: receipts, ReceiptsRoot: ReceiptsRoot(receipts), WritesDigest: c.t.digest(), BlockCounts: counts}
 	res.StateRoot = StateRoot(meta.StateRoot, res.Checkpoint, res.ReceiptsRoot, res.WritesDigest)
 	c.t.set(keyMeta, encode(Meta{Seq: cp.Seq, Checkpoint: res.Checkpoint, StateRoot: res.StateRoot, Time: c.time}))
 	c.t.commitRecord()

@@ -1,0 +1,248 @@
+package ledger
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// ErrStatement is returned (wrapped) when a record proof or a statement does not verify.
+var ErrStatement = errors.New("invalid statement")
+
+// RecordProof proves, to anyone holding the genesis, that a record is in a final checkpoint and
+// what its receipt was: record → block (Merkle) → checkpoint (Merkle) → receipt (Merkle) →
+// state root → finality certificate.
+type RecordProof struct {
+	Record        []byte      `cbor:"1,keyasint" json:"record"`
+	Block         BlockHeader `cbor:"2,keyasint" json:"block"`
+	BlockSig      []byte      `cbor:"3,keyasint" json:"block_sig"`
+	InBlock       MerkleProof `cbor:"4,keyasint" json:"in_block"`
+	Checkpoint    Checkpoint  `cbor:"5,keyasint" json:"checkpoint"`
+	InCheckpoint  MerkleProof `cbor:"6,keyasint" json:"in_checkpoint"`
+	Code          string      `cbor:"7,keyasint" json:"code"`
+	InReceipts    MerkleProof `cbor:"8,keyasint" json:"in_receipts"`
+	PrevStateRoot Hash        `cbor:"9,keyasint" json:"prev_state_root"`
+	WritesDigest  Hash        `cbor:"10,keyasint" json:"writes_digest"`
+	Certificate   Certificate `cbor:"11,keyasint" json:"certificate"`
+}
+
+// BuildRecordProof assembles the proof of record i of block b, applied in checkpoint cb with
+// result res and made final by cert.
+func BuildRecordProof(b *Block, i int, cb *CheckpointBody, res *Result, cert Certificate) (*RecordProof, error) {
+	if i < 0 || i >= len(b.Records) {
+		return nil, fmt.Errorf("build record proof: record %d of %d", i, len(b.Records))
+	}
+	leaves := make([]Hash, len(b.Records))
+	for j, r := range b.Records {
+		leaves[j] = LeafHash(r)
+	}
+	inBlock, err := BuildMerkleProof(leaves, i)
+	if err != nil {
+		return nil, fmt.Errorf("build record proof: %w", err)
+	}
+	bh := b.Hash()
+	bi := slices.Index(cb.Blocks, bh)
+	if bi < 0 {
+		return nil, fmt.Errorf("build record proof: block %s not in checkpoint %d", bh, cb.Checkpoint.Seq)
+	}
+	bleaves := make([]Hash, len(cb.Blocks))
+	for j, h := range cb.Blocks {
+		bleaves[j] = LeafHash(h[:])
+	}
+	inCP, err := BuildMerkleProof(bleaves, bi)
+	if err != nil {
+		return nil, fmt.Errorf("build record proof: %w", err)
+	}
+	// Receipts are in block order, one per record.
+	if len(res.BlockCounts) != len(cb.Blocks) {
+		return nil, errors.New("build record proof: result does not match the checkpoint")
+	}
+	ri := i
+	for _, n := range res.BlockCounts[:bi] {
+		ri += n
+	}
+	if ri >= len(res.Receipts) {
+		return nil, errors.New("build record proof: receipts do not match the checkpoint")
+	}
+	rleaves := make([]Hash, len(res.Receipts))
+	for j, r := range res.Receipts {
+		rleaves[j] = LeafHash(r.LeafBytes())
+	}
+	inR, err := BuildMerkleProof(rleaves, ri)
+	if err != nil {
+		return nil, fmt.Errorf("build record proof: %w", err)
+	}
+	return &RecordProof{
+		Record: b.Records[i], Block: b.Header, BlockSig: b.Sig, InBlock: inBlock,
+		Checkpoint: cb.Checkpoint, InCheckpoint: inCP, Code: res.Receipts[ri].Code, InReceipts: inR,
+		PrevStateRoot: res.PrevRoot, WritesDigest: res.WritesDigest, Certificate: cert,
+	}, nil
+}
+
+// Encode returns the canonical bytes.
+func (p *RecordProof) Encode() []byte { return encode(p) }
+
+// DecodeRecordProof decodes an untrusted proof.
+func DecodeRecordProof(b []byte) (*RecordProof, error) {
+	if len(b) > MaxRecordSize+8<<10 {
+		return nil, fmt.Errorf("decode record proof: %w: %d bytes", ErrEncoding, len(b))
+	}
+	var p RecordProof
+	if err := decodeCanonical(b, &p); err != nil {
+		return nil, fmt.Errorf("decode record proof: %w", err)
+	}
+	return &p, nil
+}
+
+// GenesisMinistry returns the ministry members of the genesis active at time t.
+func GenesisMinistry(g *Genesis, t uint64) []KeyID {
+	var out []KeyID
+	for i := range g.Members {
+		if m := &g.Members[i]; m.Role == RoleMinistry && m.ActiveAt(t) {
+			out = append(out, m.ID)
+		}
+	}
+	return out
+}
+
+// Verify checks the proof against a genesis and returns the decoded record. It uses the genesis
+// ministry set; a network whose ministry set changed needs the governance records that changed it
+// (not yet carried by proofs: see docs/ledger.md).
+func (p *RecordProof) Verify(g *Genesis) (*Record, Body, error) {
+	fail := func(format string, args ...any) (*Record, Body, error) {
+		return nil, nil, fmt.Errorf("%w: %s", ErrStatement, fmt.Sprintf(format, args...))
+	}
+	rec, body, err := DecodeRecord(p.Record)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if p.Block.Network != g.Network || p.Checkpoint.Network != g.Network {
+		return fail("proof of another network")
+	}
+	if p.InBlock.Size != uint64(p.Block.Count) {
+		return fail("record proof size %d, block holds %d", p.InBlock.Size, p.Block.Count)
+	}
+	if err := p.InBlock.Verify(LeafHash(p.Record), p.Block.Root); err != nil {
+		return fail("record not in block: %v", err)
+	}
+	bh := p.Block.Hash()
+	if err := verifySig(p.Block.Producer, blockSigMessage(bh), p.BlockSig); err != nil {
+		return fail("block signature: %v", err)
+	}
+	if p.InCheckpoint.Size != uint64(p.Checkpoint.Count) {
+		return fail("block proof size %d, checkpoint holds %d", p.InCheckpoint.Size, p.Checkpoint.Count)
+	}
+	if err := p.InCheckpoint.Verify(LeafHash(bh[:]), p.Checkpoint.Root); err != nil {
+		return fail("block not in checkpoint: %v", err)
+	}
+	rroot, err := p.InReceipts.RootFromProof(LeafHash(Receipt{ID: rec.ID(), Code: p.Code}.LeafBytes()))
+	if err != nil {
+		return fail("receipt: %v", err)
+	}
+	cph := p.Checkpoint.Hash()
+	root := StateRoot(p.PrevStateRoot, cph, rroot, p.WritesDigest)
+	c := &p.Certificate
+	if c.Seq != p.Checkpoint.Seq || c.Checkpoint != cph || c.StateRoot != root {
+		return fail("certificate is for another checkpoint or state root")
+	}
+	if err := c.Verify(g.Network, GenesisMinistry(g, p.Checkpoint.Time)); err != nil {
+		return fail("certificate: %v", err)
+	}
+	return &rec, body, nil
+}
+
+// Statement is a worker's verifiable history: proofs of the records that concern the worker.
+type Statement struct {
+	Network string        `cbor:"1,keyasint" json:"network"`
+	Worker  WorkerID      `cbor:"2,keyasint" json:"worker"`
+	Proofs  []RecordProof `cbor:"3,keyasint" json:"proofs"`
+}
+
+// Encode returns the canonical bytes.
+func (s *Statement) Encode() []byte { return encode(s) }
+
+// DecodeStatement decodes an untrusted statement.
+func DecodeStatement(b []byte) (*Statement, error) {
+	if len(b) > 16<<20 {
+		return nil, fmt.Errorf("decode statement: %w: %d bytes", ErrEncoding, len(b))
+	}
+	var s Statement
+	if err := decodeCanonical(b, &s); err != nil {
+		return nil, fmt.Errorf("decode statement: %w", err)
+	}
+	return &s, nil
+}
+
+// StatementSummary is what a verified statement proves, recomputed from its records alone.
+type StatementSummary struct {
+	Worker  WorkerID                 `json:"worker"`
+	Regions map[string]RegionSummary `json:"regions"` // by province
+	Records int                      `json:"records"`
+}
+
+// RegionSummary sums the accepted contributions of one province and scheme "pension".
+type RegionSummary struct {
+	Months         int   `json:"months"`
+	EmployeeAmount int64 `json:"employee_amount"`
+	EmployerAmount int64 `json:"employer_amount"`
+}
+
+// Verify checks every proof against the genesis, that every record concerns the worker, and no
+// record appears twice; it returns the sums of accepted pension contributions per province.
+func (s *Statement) Verify(g *Genesis) (*StatementSummary, error) {
+	if s.Network != g.Network {
+		return nil, fmt.Errorf("%w: statement of network %q", ErrStatement, truncate(s.Network))
+	}
+	sum := &StatementSummary{Worker: s.Worker, Regions: map[string]RegionSummary{}}
+	seen := map[Hash]bool{}
+	for i := range s.Proofs {
+		rec, body, err := s.Proofs[i].Verify(g)
+		if err != nil {
+			return nil, fmt.Errorf("proof %d: %w", i, err)
+		}
+		if id := rec.ID(); seen[id] {
+			return nil, fmt.Errorf("%w: proof %d repeats a record", ErrStatement, i)
+		} else {
+			seen[id] = true
+		}
+		if w, ok := workerOf(body); !ok || w != s.Worker {
+			return nil, fmt.Errorf("%w: proof %d is about another worker", ErrStatement, i)
+		}
+		sum.Records++
+		if c, ok := body.(*Contribution); ok && s.Proofs[i].Code == CodeOK && c.Scheme == SchemePension {
+			prov := c.Region[:2]
+			n := 1
+			if c.Through != 0 {
+				n = int(c.Through/100*12+c.Through%100) - int(c.Period/100*12+c.Period%100) + 1
+			}
+			r := sum.Regions[prov]
+			r.Months += n
+			r.EmployeeAmount += c.EmployeeAmount * int64(n)
+			r.EmployerAmount += c.EmployerAmount * int64(n)
+			sum.Regions[prov] = r
+		}
+	}
+	return sum, nil
+}
+
+func workerOf(b Body) (WorkerID, bool) {
+	switch x := b.(type) {
+	case *Contribution:
+		return x.Worker, true
+	case *Employment:
+		return x.Worker, true
+	case *TransferApply:
+		return x.Worker, true
+	case *ConsentGrant:
+		return x.Worker, true
+	case *ConsentRevoke:
+		return x.Worker, true
+	case *WorkerKey:
+		return x.Worker, true
+	case *Access:
+		return x.Worker, true
+	case *PensionStart:
+		return x.Worker, true
+	}
+	return WorkerID{}, false
+}
