@@ -80,6 +80,8 @@ func (c *ctx) dispatch(id Hash, rec *Record, body Body) error {
 		return c.applyContribution(id, rec, b)
 	case *Employment:
 		return c.applyEmployment(rec, b)
+	case *Correction:
+		return c.applyCorrection(id, rec, b)
 	case *TransferApply:
 		return c.applyTransferApply(id, rec, b)
 	case *TransferLetter:

@@ -374,8 +374,13 @@ func (c *ctx) finish(id Hash, rec *Record, body Body, err error) Receipt {
 	rs := recordState{Seq: c.seq, Code: r.Code}
 	if rec != nil {
 		rs.Type, rs.Author = rec.Type, rec.Author
-		if r.Code == CodeOK && (rec.Type == TypeContribution) {
-			rs.Body = rec.Body
+		if r.Code == CodeOK {
+			switch b := body.(type) {
+			case *Contribution:
+				rs.Body = rec.Body
+			case *Correction:
+				rs.Body = b.Replacement
+			}
 		}
 	}
 	c.t.set(keyRecord(id), encode(rs))
