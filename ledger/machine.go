@@ -315,6 +315,15 @@ func (c *ctx) applyBlock(b *Block, receipts []Receipt) []Receipt {
 	return receipts
 }
 
+// recordID is rec.ID() without re-encoding when the record carries no signatures: its canonical
+// bytes are then exactly the unsigned form.
+func recordID(rec *Record, raw []byte) Hash {
+	if len(rec.Sigs) == 0 {
+		return taggedHash(tagRecord, raw)
+	}
+	return rec.ID()
+}
+
 // rawRecordID names bytes that do not decode as a record.
 func rawRecordID(raw []byte) Hash {
 	r, _, err := DecodeRecord(raw)
@@ -349,7 +358,7 @@ func (c *ctx) applyRecord(raw []byte) Receipt {
 	if err != nil {
 		return c.finish(taggedHash(tagRawRecord, raw), nil, nil, reject(CodeFormat, "%v", err))
 	}
-	id := rec.ID()
+	id := recordID(&rec, raw)
 	if _, dup := c.t.get(keyRecord(id)); dup {
 		return Receipt{ID: id, Code: CodeDuplicate, Message: "record already applied"}
 	}

@@ -69,3 +69,15 @@ func TestApply_ForgedAndForeignRecords(t *testing.T) {
 		t.Fatalf("stranger: %v", got)
 	}
 }
+
+func TestRecordIDShortcutMatches(t *testing.T) {
+	n := newTnet(t)
+	raw := n.rec(n.bureau["44"], n.contribution(worker(1), "440300", 202301, 800000))
+	rec, _, err := DecodeRecord(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recordID(&rec, raw) != rec.ID() {
+		t.Fatal("unsigned shortcut gives another ID")
+	}
+}
