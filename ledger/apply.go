@@ -275,14 +275,7 @@ func (c *ctx) applyGov(body Body) error {
 		if err := validateMember(&b.Member, c.m.extra); err != nil {
 			return reject(CodeGov, "%v", err)
 		}
-		i, found := slices.BinarySearchFunc(c.registry, b.Member.ID, func(m Member, id KeyID) int {
-			if m.ID < id {
-				return -1
-			} else if m.ID > id {
-				return 1
-			}
-			return 0
-		})
+		i, found := searchMember(c.registry, b.Member.ID)
 		if found {
 			c.registry[i] = b.Member
 		} else {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/jaminan/jaminan/ledger/civil"
 	"github.com/jaminan/jaminan/ledger/rules"
@@ -228,16 +229,13 @@ func (c *ctx) flushTables() {
 	c.t.commitRecord()
 }
 
+// searchMember finds id in the registry, sorted by ID.
+func searchMember(reg []Member, id KeyID) (int, bool) {
+	return slices.BinarySearchFunc(reg, id, func(m Member, id KeyID) int { return strings.Compare(string(m.ID), string(id)) })
+}
+
 func (c *ctx) member(id KeyID) *Member {
-	i, ok := slices.BinarySearchFunc(c.registry, id, func(m Member, id KeyID) int {
-		switch {
-		case m.ID < id:
-			return -1
-		case m.ID > id:
-			return 1
-		}
-		return 0
-	})
+	i, ok := searchMember(c.registry, id)
 	if !ok {
 		return nil
 	}

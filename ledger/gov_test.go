@@ -1,0 +1,47 @@
+package ledger
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestGov_QuorumParamsAndRevocation(t *testing.T) {
+	n := newTnet(t)
+	m0, m1 := n.ministry[0], n.ministry[1]
+	param := &GovParam{Param: Param{Name: ParamPensionEmployer, Scope: "44", Effective: 20230101, Value: 1400}}
+	// One signature of three is not a majority; two are.
+	got := codes(n.submit(m0, n.rec(m0, param, m0), n.rec(m0, &GovParam{Param: Param{Name: ParamPensionEmployer, Scope: "44", Effective: 20230101, Value: 1400}}, m0, m1)))
+	if !slices.Equal(got, []string{CodeGov, CodeOK}) {
+		t.Fatalf("gov params: %v", got)
+	}
+	// The new employer rate is in force: a contribution computed at 16% is now a C2 mismatch.
+	b44 := n.bureau["44"]
+	c := n.contribution(worker(1), "440300", 202301, 800000)
+	if got := codes(n.submit(b44, n.rec(b44, c))); got[0] != "C2" {
+		t.Fatalf("old rate accepted: %v", got)
+	}
+	c.EmployerAmount = c.Base * 1400 / 10000
+	if got := codes(n.submit(b44, n.rec(b44, c))); got[0] != CodeOK {
+		t.Fatalf("new rate: %v", n.results[len(n.results)-1].Receipts)
+	}
+	// Revoking the bureau: its later blocks are rejected whole.
+	if got := codes(n.submit(m0, n.rec(m0, &GovRevoke{Member: b44.ID(), Reason: "key compromised"}, m0, m1))); got[0] != CodeOK {
+		t.Fatalf("revoke: %v", got)
+	}
+	if got := codes(n.submit(b44, n.rec(b44, n.contribution(worker(2), "440300", 202301, 800000)))); got[0] != CodeBlock {
+		t.Fatalf("revoked producer: %v", got)
+	}
+	// A new member admitted by quorum may produce.
+	s := fixtureSigner(0x55)
+	admit := &GovMember{Member: Member{ID: s.ID(), Role: RoleBureau, Region: "440300", Name: "Shenzhen bureau"}}
+	if got := codes(n.submit(m0, n.rec(m0, admit, m0, m1))); got[0] != CodeOK {
+		t.Fatalf("admit: %v", n.results[len(n.results)-1].Receipts)
+	}
+	if got := codes(n.submit(s, n.rec(s, n.contribution(worker(3), "440300", 202301, 800000)))); got[0] == CodeBlock {
+		t.Fatalf("admitted bureau rejected: %v", n.results[len(n.results)-1].Receipts)
+	}
+	set, err := MinistrySet(n.st, n.time)
+	if err != nil || len(set) != 3 {
+		t.Fatalf("ministry set %v %v", set, err)
+	}
+}
