@@ -71,9 +71,16 @@ type totals struct {
 	PoolIn   int64 `cbor:"4,keyasint"` // employer contributions into pooled funds
 }
 
-func (c *ctx) totals() *totals {
-	t, _ := getObj[totals](c, keyTotals)
-	return t
+// totals returns the current record's change to the network totals. Totals and pooled funds are
+// written by every contribution, so they are kept as deltas: folded into the checkpoint when the
+// record is accepted, dropped when it is rejected, and written once per checkpoint.
+func (c *ctx) totals() *totals { return &c.recTot }
+
+func (t *totals) add(d totals) {
+	t.IAIn += d.IAIn
+	t.Interest += d.Interest
+	t.Refunded += d.Refunded
+	t.PoolIn += d.PoolIn
 }
 
 func (c *ctx) param(name, scope string, on civil.Date) (int64, error) {
@@ -304,7 +311,6 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 			c.t.set(keyEmployerFact(k.Employer, p.Int(), k.Worker), []byte{1})
 		}
 	}
-	c.put(keyTotals, tot)
 	// Posting after crediting: the months just credited to unposted years are in Pending and
 	// earn that year's interest exactly as if they had arrived in time.
 	if err := c.postInterest(a, c.today.Year); err != nil {
@@ -316,23 +322,21 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 	if to.Int() > a.Last {
 		a.Last = to.Int()
 	}
-	pool := c.addPool(prov, k.Scheme, k.EmployerAmount*n)
-	_ = pool
+	c.addPool(prov, k.Scheme, k.EmployerAmount*n)
 	tot = c.totals()
 	tot.PoolIn += k.EmployerAmount * n
-	c.put(keyTotals, tot)
 	c.put(akey, a)
 	_ = known
 	c.put(keyWorker(k.Worker), w)
 	return nil
 }
 
-func (c *ctx) addPool(prov, scheme string, delta int64) int64 {
-	k := keyPool(prov, scheme)
-	v, _ := getObj[int64](c, k)
-	*v += delta
-	c.put(k, *v)
-	return *v
+// addPool changes a pooled fund by delta (see totals for how the change is kept).
+func (c *ctx) addPool(prov, scheme string, delta int64) {
+	if c.recPools == nil {
+		c.recPools = map[string]int64{}
+	}
+	c.recPools[string(keyPool(prov, scheme))] += delta
 }
 
 // creditIA adds one month's IA contribution; a month of a year whose interest is already posted
@@ -417,7 +421,6 @@ func (c *ctx) postInterest(a *account, curYear int) error {
 		changed = true
 	}
 	if changed {
-		c.put(keyTotals, tot)
 	}
 	return nil
 }

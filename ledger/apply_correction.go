@@ -101,7 +101,6 @@ func (c *ctx) reverseContribution(target Hash, k *Contribution) error {
 	}
 	c.addPool(prov, k.Scheme, -k.EmployerAmount*n)
 	tot.PoolIn -= k.EmployerAmount * n
-	c.put(keyTotals, tot)
 	c.put(akey, a)
 	return nil
 }

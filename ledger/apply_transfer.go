@@ -247,7 +247,6 @@ func (c *ctx) applyTransferIn(rec *Record, b *TransferIn) error {
 		a.Pending = mergePending(a.Pending, []yearAcc{{Year: uint16(c.today.Year), Sum: -refund}}, a.InterestYear)
 		tot := c.totals()
 		tot.Refunded += refund
-		c.put(keyTotals, tot)
 	}
 	if t.First != 0 && (a.First == 0 || t.First < a.First) {
 		a.First = t.First

@@ -143,6 +143,11 @@ type ctx struct {
 	parDirty bool
 	calDirty bool
 	calList  []Calendar
+
+	recTot   totals           // the current record's change to the totals
+	recPools map[string]int64 // the current record's change to pooled funds, by key
+	cpTot    totals           // accepted records' changes in this checkpoint
+	cpPools  map[string]int64
 }
 
 // Apply applies checkpoint cb, whose blocks are given in the checkpoint's order, to the state st.
@@ -215,8 +220,23 @@ func (c *ctx) load() error {
 	return nil
 }
 
-// flushTables writes back the governance tables changed in this checkpoint.
+// flushTables writes back the governance tables, totals and pooled funds changed in this
+// checkpoint, pooled funds in key order.
 func (c *ctx) flushTables() {
+	if c.cpTot != (totals{}) {
+		t, _ := getObj[totals](c, keyTotals)
+		t.add(c.cpTot)
+		c.put(keyTotals, t)
+	}
+	keys := make([]string, 0, len(c.cpPools))
+	for k := range c.cpPools {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v, _ := getObj[int64](c, []byte(k))
+		c.put([]byte(k), *v+c.cpPools[k])
+	}
 	if c.regDirty {
 		c.t.set(keyRegistry, encode(c.registry))
 	}
@@ -370,6 +390,17 @@ func (c *ctx) applyRecord(raw []byte) Receipt {
 // finish commits or drops the record's writes and records its outcome.
 func (c *ctx) finish(id Hash, rec *Record, body Body, err error) Receipt {
 	r := Receipt{ID: id, Code: CodeOK}
+	if err == nil {
+		c.cpTot.add(c.recTot)
+		for k, v := range c.recPools {
+			if c.cpPools == nil {
+				c.cpPools = map[string]int64{}
+			}
+			c.cpPools[k] += v
+		}
+	}
+	c.recTot = totals{}
+	clear(c.recPools)
 	if err != nil {
 		c.t.dropRecord()
 		var rj *rejection
