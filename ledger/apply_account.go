@@ -223,7 +223,7 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 		unev = rules.NeedsEvidence(int(n), int(th))
 	}
 
-	w, known := getObj[workerState](c, keyWorker(k.Worker))
+	w, _ := getObj[workerState](c, keyWorker(k.Worker))
 	if w.Drawing != 0 {
 		return reject(CodeState, "worker already draws a pension")
 	}
@@ -326,7 +326,6 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 	tot = c.totals()
 	tot.PoolIn += k.EmployerAmount * n
 	c.put(akey, a)
-	_ = known
 	c.put(keyWorker(k.Worker), w)
 	return nil
 }

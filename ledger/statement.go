@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/jaminan/jaminan/ledger/civil"
 )
 
 // ErrStatement is returned (wrapped) when a record proof or a statement does not verify.
@@ -213,7 +215,12 @@ func (s *Statement) Verify(g *Genesis) (*StatementSummary, error) {
 			prov := c.Region[:2]
 			n := 1
 			if c.Through != 0 {
-				n = int(c.Through/100*12+c.Through%100) - int(c.Period/100*12+c.Period%100) + 1
+				from, err1 := civil.PeriodFromInt(c.Period)
+				to, err2 := civil.PeriodFromInt(c.Through)
+				if err1 != nil || err2 != nil {
+					return nil, fmt.Errorf("%w: proof %d has an invalid period", ErrStatement, i)
+				}
+				n = from.MonthsThrough(to)
 			}
 			r := sum.Regions[prov]
 			r.Months += n

@@ -64,13 +64,12 @@ func TestRuleT1_TransferMovesExactAmount(t *testing.T) {
 	}
 	// IA: 2023 contributions with 2023 interest (3.97%), then 2024 interest (2.62%) on the whole;
 	// 2025 has no published rate in the default parameters, so nothing more.
-	ia23, close23, err := rules.CloseYear(0, items, 397)
+	_, close23, err := rules.CloseYear(0, items, 397)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ia24, _ := rules.YearInterest(close23, 0, 262)
 	wantIA := close23 + ia24
-	_ = ia23
 	if got := codes(n.submit(b44, n.rec(b44, &TransferOut{Case: caseID, Individual: wantIA, Pooled: wantPF}))); got[0] != CodeOK {
 		t.Fatalf("out with the right amounts: %v", n.results[len(n.results)-1].Receipts)
 	}
@@ -112,7 +111,7 @@ func TestRuleT4_DeadlinesFollowWorkingDays(t *testing.T) {
 	apply := n.rec(b51, &TransferApply{Worker: w, Scheme: SchemePension, From: "44", To: "51"})
 	n.submit(b51, apply)
 	tr, _, _ := GetTransfer(n.st, mustID(t, apply))
-	day := civil.DateOfUnixMilli(int64(n.results[len(n.results)-1].Seq*0+n.time), 8*3600)
+	day := dateOf(n.time, n) // the checkpoint's day
 	want := rules.Calendars(nil).AddWorkingDays(day, 15).Int()
 	if tr.Deadline != want || tr.Stage != "applied" {
 		t.Fatalf("deadline %d, want %d (%+v)", tr.Deadline, want, tr)
