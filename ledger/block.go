@@ -59,12 +59,15 @@ func BuildBlock(s *Signer, network string, prev *BlockHeader, time uint64, recor
 }
 
 // RecordsRoot returns the Merkle root over the leaf hashes of encoded records.
-func RecordsRoot(records [][]byte) Hash {
+func RecordsRoot(records [][]byte) Hash { return MerkleRoot(recordLeaves(records)) }
+
+// recordLeaves returns the Merkle leaves of a block's records.
+func recordLeaves(records [][]byte) []Hash {
 	leaves := make([]Hash, len(records))
 	for i, r := range records {
 		leaves[i] = LeafHash(r)
 	}
-	return MerkleRoot(leaves)
+	return leaves
 }
 
 // DecodeBlock decodes a block from untrusted bytes (canonical form, size limits) without checking

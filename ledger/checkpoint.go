@@ -29,12 +29,15 @@ func (c *Checkpoint) Hash() Hash { return taggedHash(tagCheckpoint, encode(c)) }
 func (c *Checkpoint) Encode() []byte { return encode(c) }
 
 // BlocksRoot returns the Merkle root over block hashes; each is a leaf (0x00 || hash), like records.
-func BlocksRoot(blocks []Hash) Hash {
+func BlocksRoot(blocks []Hash) Hash { return MerkleRoot(blockLeaves(blocks)) }
+
+// blockLeaves returns the Merkle leaves of a checkpoint's block hashes.
+func blockLeaves(blocks []Hash) []Hash {
 	leaves := make([]Hash, len(blocks))
 	for i, h := range blocks {
 		leaves[i] = LeafHash(h[:])
 	}
-	return MerkleRoot(leaves)
+	return leaves
 }
 
 // CheckpointBody is a checkpoint with the ordered block hashes it commits to, as ordered and stored.

@@ -45,12 +45,15 @@ type receiptLeaf struct {
 func (r Receipt) LeafBytes() []byte { return encode(receiptLeaf{r.ID, r.Code}) }
 
 // ReceiptsRoot returns the Merkle root over receipts in application order.
-func ReceiptsRoot(rs []Receipt) Hash {
+func ReceiptsRoot(rs []Receipt) Hash { return MerkleRoot(receiptLeaves(rs)) }
+
+// receiptLeaves returns the Merkle leaves of a checkpoint's receipts.
+func receiptLeaves(rs []Receipt) []Hash {
 	leaves := make([]Hash, len(rs))
 	for i, r := range rs {
 		leaves[i] = LeafHash(r.LeafBytes())
 	}
-	return MerkleRoot(leaves)
+	return leaves
 }
 
 // StateRoot chains one checkpoint onto the previous root:

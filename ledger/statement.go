@@ -34,11 +34,7 @@ func BuildRecordProof(b *Block, i int, cb *CheckpointBody, res *Result, cert Cer
 	if i < 0 || i >= len(b.Records) {
 		return nil, fmt.Errorf("build record proof: record %d of %d", i, len(b.Records))
 	}
-	leaves := make([]Hash, len(b.Records))
-	for j, r := range b.Records {
-		leaves[j] = LeafHash(r)
-	}
-	inBlock, err := BuildMerkleProof(leaves, i)
+	inBlock, err := BuildMerkleProof(recordLeaves(b.Records), i)
 	if err != nil {
 		return nil, fmt.Errorf("build record proof: %w", err)
 	}
@@ -47,11 +43,7 @@ func BuildRecordProof(b *Block, i int, cb *CheckpointBody, res *Result, cert Cer
 	if bi < 0 {
 		return nil, fmt.Errorf("build record proof: block %s not in checkpoint %d", bh, cb.Checkpoint.Seq)
 	}
-	bleaves := make([]Hash, len(cb.Blocks))
-	for j, h := range cb.Blocks {
-		bleaves[j] = LeafHash(h[:])
-	}
-	inCP, err := BuildMerkleProof(bleaves, bi)
+	inCP, err := BuildMerkleProof(blockLeaves(cb.Blocks), bi)
 	if err != nil {
 		return nil, fmt.Errorf("build record proof: %w", err)
 	}
@@ -66,11 +58,7 @@ func BuildRecordProof(b *Block, i int, cb *CheckpointBody, res *Result, cert Cer
 	if ri >= len(res.Receipts) {
 		return nil, errors.New("build record proof: receipts do not match the checkpoint")
 	}
-	rleaves := make([]Hash, len(res.Receipts))
-	for j, r := range res.Receipts {
-		rleaves[j] = LeafHash(r.LeafBytes())
-	}
-	inR, err := BuildMerkleProof(rleaves, ri)
+	inR, err := BuildMerkleProof(receiptLeaves(res.Receipts), ri)
 	if err != nil {
 		return nil, fmt.Errorf("build record proof: %w", err)
 	}
