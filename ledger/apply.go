@@ -185,12 +185,8 @@ func (c *ctx) applyConsentRevoke(rec *Record, r *ConsentRevoke) error {
 
 // ConsentActive reports whether grantee holds a current consent of the worker on day (YYYYMMDD).
 func ConsentActive(st StateReader, w WorkerID, grant Hash, grantee string, day uint32) (bool, error) {
-	raw, ok, err := st.Get(keyConsent(w, grant))
+	cs, ok, err := readObj[consentState](st, keyConsent(w, grant))
 	if err != nil || !ok {
-		return false, err
-	}
-	var cs consentState
-	if err := decMode.Unmarshal(raw, &cs); err != nil {
 		return false, err
 	}
 	return cs.Revoked == 0 && cs.Grantee == grantee && day >= cs.From && (cs.Until == 0 || day <= cs.Until), nil

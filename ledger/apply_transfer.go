@@ -38,15 +38,7 @@ type Transfer struct {
 
 // GetTransfer reads a transfer case.
 func GetTransfer(st StateReader, id Hash) (*Transfer, bool, error) {
-	raw, ok, err := st.Get(keyTransfer(id))
-	if err != nil || !ok {
-		return nil, false, err
-	}
-	var t Transfer
-	if err := decMode.Unmarshal(raw, &t); err != nil {
-		return nil, false, err
-	}
-	return &t, true, nil
+	return readObj[Transfer](st, keyTransfer(id))
 }
 
 func (c *ctx) deadline(name, scheme string, from civil.Date) (uint32, error) {

@@ -117,18 +117,14 @@ func GenesisWrites(g *Genesis) []Write {
 
 // ReadMeta returns the last applied position.
 func ReadMeta(st StateReader) (Meta, error) {
-	var m Meta
-	v, ok, err := st.Get(keyMeta)
+	m, ok, err := readObj[Meta](st, keyMeta)
 	if err != nil {
-		return m, fmt.Errorf("read meta: %w", err)
+		return Meta{}, fmt.Errorf("read meta: %w", err)
 	}
 	if !ok {
-		return m, fmt.Errorf("read meta: %w: state not initialised from genesis", ErrApply)
+		return Meta{}, fmt.Errorf("read meta: %w: state not initialised from genesis", ErrApply)
 	}
-	if err := decMode.Unmarshal(v, &m); err != nil {
-		return m, fmt.Errorf("read meta: %w", err)
-	}
-	return m, nil
+	return *m, nil
 }
 
 // ctx is the per-checkpoint context of Apply.
@@ -430,28 +426,31 @@ func (c *ctx) finish(id Hash, rec *Record, body Body, err error) Receipt {
 }
 
 func (c *ctx) getRecordState(id Hash) (recordState, bool) {
-	var rs recordState
-	raw, ok := c.t.get(keyRecord(id))
-	if !ok {
-		return rs, false
-	}
-	if err := decMode.Unmarshal(raw, &rs); err != nil {
-		panic(fmt.Sprintf("ledger: corrupt record state %s: %v", id, err))
-	}
-	return rs, true
+	rs, ok := getObj[recordState](c, keyRecord(id))
+	return *rs, ok
 }
 
 // RecordStatus returns the receipt code and checkpoint of an applied record.
 func RecordStatus(st StateReader, id Hash) (code string, seq uint64, ok bool, err error) {
-	raw, ok, err := st.Get(keyRecord(id))
+	rs, ok, err := readObj[recordState](st, keyRecord(id))
 	if err != nil || !ok {
 		return "", 0, false, err
 	}
-	var rs recordState
-	if err := decMode.Unmarshal(raw, &rs); err != nil {
-		return "", 0, false, fmt.Errorf("decode record state: %w", err)
-	}
 	return rs.Code, rs.Seq, true, nil
+}
+
+// readObj reads and decodes the state object at key for queries outside Apply; ok is false when
+// the key is absent.
+func readObj[T any](st StateReader, key []byte) (*T, bool, error) {
+	raw, ok, err := st.Get(key)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	v := new(T)
+	if err := decMode.Unmarshal(raw, v); err != nil {
+		return nil, false, fmt.Errorf("decode state object %x: %w", key, err)
+	}
+	return v, true, nil
 }
 
 // getObj reads and decodes a state object; corrupt state is a bug, not input.

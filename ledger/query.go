@@ -23,26 +23,22 @@ type AccountView struct {
 
 // WorkerAccounts lists a worker's relations in the order they were opened.
 func WorkerAccounts(st StateReader, w WorkerID) ([]AccountView, error) {
-	raw, ok, err := st.Get(keyWorker(w))
+	ws, ok, err := readObj[workerState](st, keyWorker(w))
 	if err != nil || !ok {
 		return nil, err
 	}
-	var ws workerState
-	if err := decMode.Unmarshal(raw, &ws); err != nil {
-		return nil, fmt.Errorf("decode worker: %w", err)
-	}
+	return workerAccounts(st, w, ws)
+}
+
+func workerAccounts(st StateReader, w WorkerID, ws *workerState) ([]AccountView, error) {
 	var out []AccountView
 	for _, ref := range ws.Accounts {
-		raw, ok, err := st.Get(keyAccount(w, ref.Scheme, ref.Province))
+		a, ok, err := readObj[account](st, keyAccount(w, ref.Scheme, ref.Province))
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
 			continue
-		}
-		var a account
-		if err := decMode.Unmarshal(raw, &a); err != nil {
-			return nil, fmt.Errorf("decode account: %w", err)
 		}
 		v := AccountView{Scheme: ref.Scheme, Province: ref.Province, Status: a.Status, Temporary: a.Temporary,
 			Months: a.Months, First: a.First, Last: a.Last, IA: a.IA}
@@ -57,30 +53,25 @@ func WorkerAccounts(st StateReader, w WorkerID) ([]AccountView, error) {
 // BenefitPlace applies DOMAIN T3 to a worker's pension relations: stints ordered by their last
 // contributed month, temporary ones dropped, months cumulated per province.
 func BenefitPlace(st StateReader, w WorkerID, on civil.Date) (string, error) {
-	raw, ok, err := st.Get(keyWorker(w))
+	ws, ok, err := readObj[workerState](st, keyWorker(w))
 	if err != nil {
 		return "", err
 	}
 	if !ok {
 		return "", fmt.Errorf("benefit place: unknown worker")
 	}
-	var ws workerState
-	if err := decMode.Unmarshal(raw, &ws); err != nil {
-		return "", fmt.Errorf("decode worker: %w", err)
-	}
-	accts, err := WorkerAccounts(st, w)
+	accts, err := workerAccounts(st, w, ws)
 	if err != nil {
 		return "", err
 	}
-	var ps []Param
-	praw, _, err := st.Get(keyParams)
+	ps, ok, err := readObj[[]Param](st, keyParams)
 	if err != nil {
 		return "", err
 	}
-	if err := decMode.Unmarshal(praw, &ps); err != nil {
-		return "", fmt.Errorf("decode params: %w", err)
+	if !ok {
+		return "", fmt.Errorf("benefit place: state has no parameters")
 	}
-	threshold, ok := NewParams(ps).Get(ParamBenefitMonths, "", on)
+	threshold, ok := NewParams(*ps).Get(ParamBenefitMonths, "", on)
 	if !ok {
 		return "", fmt.Errorf("benefit place: no %s in force", ParamBenefitMonths)
 	}
