@@ -323,7 +323,6 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 		a.Last = to.Int()
 	}
 	c.addPool(prov, k.Scheme, k.EmployerAmount*n)
-	tot = c.totals()
 	tot.PoolIn += k.EmployerAmount * n
 	c.put(akey, a)
 	c.put(keyWorker(k.Worker), w)
@@ -387,8 +386,6 @@ func sortPending(p []yearAcc) {
 // postInterest posts the interest of every finished year before curYear whose crediting rate is
 // published, in order (DOMAIN C3). Interest is posted lazily, when the account is next touched.
 func (c *ctx) postInterest(a *account, curYear int) error {
-	tot := c.totals()
-	changed := false
 	for y := int(a.InterestYear) + 1; y < curYear; y++ {
 		rate, ok := c.params.ForYear(ParamCreditingRate, y)
 		if !ok {
@@ -416,10 +413,7 @@ func (c *ctx) postInterest(a *account, curYear int) error {
 		a.Pending = rest
 		a.IA += in
 		a.InterestYear = uint16(y)
-		tot.Interest += in
-		changed = true
-	}
-	if changed {
+		c.totals().Interest += in
 	}
 	return nil
 }
