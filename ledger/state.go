@@ -3,6 +3,7 @@ package ledger
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"hash"
 	"slices"
 	"strings"
@@ -63,15 +64,48 @@ func (s *MemState) Keys(prefix []byte) [][]byte {
 	return out
 }
 
-// Digest returns SHA-256 over every (key, value) pair in key order: a full-state fingerprint for
-// comparing two states or checking an exported snapshot.
+// Digest returns the full-state digest of s (see StateDigest).
 func (s *MemState) Digest() Hash {
-	h := sha256.New()
+	d := NewStateDigest()
 	for _, k := range s.Keys(nil) {
-		writeKV(h, k, s.m[string(k)], false)
+		if err := d.Add(k, s.m[string(k)]); err != nil {
+			panic(err) // Keys is sorted and distinct
+		}
 	}
+	return d.Sum()
+}
+
+// StateDigest computes the full-state digest: SHA-256 over every (key, value) pair in ascending
+// key order, each as uvarint(len key) || key || 0x00 || uvarint(len value) || value. It is the
+// fingerprint of an exported snapshot and of two states being compared (docs/wire.md §14).
+type StateDigest struct {
+	h    hash.Hash
+	last []byte
+	n    uint64
+}
+
+// NewStateDigest starts an empty digest.
+func NewStateDigest() *StateDigest { return &StateDigest{h: sha256.New()} }
+
+// Add adds one pair. Keys must be strictly ascending; an out-of-order or repeated key is an error
+// and leaves the digest unchanged.
+func (d *StateDigest) Add(k, v []byte) error {
+	if d.n > 0 && string(k) <= string(d.last) {
+		return fmt.Errorf("state digest: key %x does not follow %x", k, d.last)
+	}
+	writeKV(d.h, k, v, false)
+	d.last = append(d.last[:0], k...)
+	d.n++
+	return nil
+}
+
+// Len returns the number of pairs added.
+func (d *StateDigest) Len() uint64 { return d.n }
+
+// Sum returns the digest of the pairs added so far.
+func (d *StateDigest) Sum() Hash {
 	var out Hash
-	h.Sum(out[:0])
+	d.h.Sum(out[:0])
 	return out
 }
 
