@@ -227,6 +227,8 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 	if w.Drawing != 0 {
 		return reject(CodeState, "worker already draws a pension")
 	}
+	// The worker is rewritten only when its profile or account list changes.
+	wDirty := w.Hukou != k.Hukou || w.Birth != k.Birth || w.Sex != k.Sex
 	w.Hukou, w.Birth, w.Sex = k.Hukou, k.Birth, k.Sex
 	akey := keyAccount(k.Worker, k.Scheme, prov)
 	a, exists := getObj[account](c, akey)
@@ -242,6 +244,7 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 			a.First = k.Period
 			a.InterestYear = uint16(from.Year - 1)
 			w.Accounts = append(w.Accounts, accountRef{Scheme: k.Scheme, Province: prov})
+			wDirty = true
 		}
 		a.Status = StatusActive
 		if k.Scheme == SchemePension {
@@ -289,7 +292,7 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 		if k.Scheme == SchemePension && p.Int() >= pfFrom {
 			m.PFNum = k.Base * rules.PooledRateBP(erBP, pfBP, a.Temporary, k.Flexible)
 		}
-		c.put(mk, m)
+		c.put(mk, &m)
 		a.Months++
 		a.PFNum += m.PFNum
 		if unev {
@@ -307,9 +310,6 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 				a.UnevIA += credit
 			}
 		}
-		if !k.Flexible {
-			c.t.set(keyEmployerFact(k.Employer, p.Int(), k.Worker), []byte{1})
-		}
 	}
 	// Posting after crediting: the months just credited to unposted years are in Pending and
 	// earn that year's interest exactly as if they had arrived in time.
@@ -325,7 +325,9 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 	c.addPool(prov, k.Scheme, k.EmployerAmount*n)
 	tot.PoolIn += k.EmployerAmount * n
 	c.put(akey, a)
-	c.put(keyWorker(k.Worker), w)
+	if wDirty {
+		c.put(keyWorker(k.Worker), w)
+	}
 	return nil
 }
 

@@ -37,7 +37,7 @@ func (c *ctx) applyCorrection(id Hash, rec *Record, k *Correction) error {
 		return err
 	}
 	rs.Corrected = true
-	c.put(keyRecord(k.Target), rs)
+	c.put(keyRecord(k.Target), &rs)
 	if len(k.Replacement) == 0 {
 		if k.Reason != ReasonWithdrawn && k.Reason != ReasonDuplicate {
 			return reject(CodeFormat, "a %s correction needs a replacement", k.Reason)
@@ -94,9 +94,6 @@ func (c *ctx) reverseContribution(target Hash, k *Contribution) error {
 			if m.Unev {
 				a.UnevIA -= m.Employee
 			}
-		}
-		if k.Employer != "" {
-			c.t.del(keyEmployerFact(k.Employer, p.Int(), k.Worker))
 		}
 	}
 	c.addPool(prov, k.Scheme, -k.EmployerAmount*n)

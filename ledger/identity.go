@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -40,10 +39,15 @@ func KeyIDFromPublicKey(pub ed25519.PublicKey) KeyID {
 
 // PublicKey extracts the ed25519 public key, or fails if id is not an ed25519 key ID.
 func (id KeyID) PublicKey() (ed25519.PublicKey, error) {
-	if len(id) != len(keyIDPrefix)+ed25519.PublicKeySize || !bytes.HasPrefix([]byte(id), keyIDPrefix) {
+	if !id.isEd25519() {
 		return nil, fmt.Errorf("key id %s: not an ed25519 identity multihash", id.Short())
 	}
 	return ed25519.PublicKey(id[len(keyIDPrefix):]), nil
+}
+
+// isEd25519 reports whether id has the form of an ed25519 identity multihash.
+func (id KeyID) isEd25519() bool {
+	return len(id) == len(keyIDPrefix)+ed25519.PublicKeySize && string(id[:len(keyIDPrefix)]) == string(keyIDPrefix)
 }
 
 // String returns the libp2p text form (base58btc, "12D3KooW…").

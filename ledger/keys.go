@@ -20,7 +20,6 @@ const (
 	pfxMonth    = 'n' // n | worker | scheme | province | period(4) → month
 	pfxPool     = 'g' // g | province | scheme    → pooled fund balance
 	pfxTransfer = 't' // t | case                 → transfer
-	pfxEmployer = 'e' // e | employer | period(4) | worker → employer payment fact
 	pfxEmploy   = 'E' // E | employer | worker    → employment
 	pfxConsent  = 'o' // o | worker | grant id    → consent
 	pfxWorkerK  = 'k' // k | worker               → registered key
@@ -57,9 +56,6 @@ func keyMonth(w WorkerID, scheme, prov string, p uint32) []byte {
 }
 func keyPool(prov, scheme string) []byte {
 	return key(pfxPool, []byte(prov), []byte{schemeByte(scheme)})
-}
-func keyEmployerFact(employer string, p uint32, w WorkerID) []byte {
-	return key(pfxEmployer, []byte(employer), u32(p), w[:])
 }
 func keyEmployment(employer string, w WorkerID) []byte {
 	return key(pfxEmploy, []byte(employer), w[:])

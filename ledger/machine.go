@@ -42,7 +42,7 @@ type receiptLeaf struct {
 }
 
 // LeafBytes returns the bytes a receipt contributes to the receipts root.
-func (r Receipt) LeafBytes() []byte { return encode(receiptLeaf{r.ID, r.Code}) }
+func (r Receipt) LeafBytes() []byte { return fastEncode(&receiptLeaf{r.ID, r.Code}) }
 
 // ReceiptsRoot returns the Merkle root over receipts in application order.
 func ReceiptsRoot(rs []Receipt) Hash { return MerkleRoot(receiptLeaves(rs)) }
@@ -172,7 +172,12 @@ func (m *Machine) Apply(st StateReader, cb *CheckpointBody, blocks []*Block) (*R
 			return nil, fmt.Errorf("%w: checkpoint %d block %d is not %s", ErrApply, cp.Seq, i, cb.Blocks[i])
 		}
 	}
-	c := &ctx{m: m, t: newTxn(st), seq: cp.Seq, time: max(cp.Time, meta.Time)}
+	n := 0
+	for _, b := range blocks {
+		n += len(b.Records)
+	}
+	// Contributions, the bulk, write about four keys each.
+	c := &ctx{m: m, t: newTxn(st, 4*n+16), seq: cp.Seq, time: max(cp.Time, meta.Time)}
 	c.today = civil.DateOfUnixMilli(int64(c.time), m.utcOffset)
 	if err := c.load(); err != nil {
 		return nil, err
@@ -233,8 +238,9 @@ func (c *ctx) flushTables() {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		v, _ := getObj[int64](c, []byte(k))
-		c.put([]byte(k), *v+c.cpPools[k])
+		v, _ := getObj[poolBalance](c, []byte(k))
+		*v += poolBalance(c.cpPools[k])
+		c.put([]byte(k), v)
 	}
 	if c.regDirty {
 		c.t.set(keyRegistry, encode(c.registry))
@@ -281,7 +287,7 @@ func (c *ctx) ministrySet() []KeyID {
 
 // MinistrySet returns the ministry members active at time t in the state's registry.
 func MinistrySet(st StateReader, t uint64) ([]KeyID, error) {
-	c := &ctx{t: newTxn(st), time: t}
+	c := &ctx{t: newTxn(st, 0), time: t}
 	if err := c.load(); err != nil {
 		return nil, err
 	}
@@ -316,14 +322,14 @@ func (c *ctx) applyBlock(b *Block, receipts []Receipt) []Receipt {
 	var tip chainTip
 	tipKey := keyTip(h.Producer)
 	if raw, ok := c.t.get(tipKey); ok {
-		if err := decMode.Unmarshal(raw, &tip); err != nil {
-			panic(fmt.Sprintf("ledger: corrupt chain tip of %s: %v", h.Producer, err))
+		if !fastDecode(raw, &tip) {
+			panic(fmt.Sprintf("ledger: corrupt chain tip of %s: %x", h.Producer, raw))
 		}
 	}
 	if h.Height != tip.Height+1 || h.Prev != tip.Hash {
 		return reject(fmt.Sprintf("block height %d does not follow the producer's last block %d", h.Height, tip.Height))
 	}
-	c.t.set(tipKey, encode(chainTip{Height: h.Height, Hash: b.Hash()}))
+	c.put(tipKey, &chainTip{Height: h.Height, Hash: b.Hash()})
 	c.t.commitRecord()
 	c.producer = h.Producer
 	for _, raw := range b.Records {
@@ -420,7 +426,7 @@ func (c *ctx) finish(id Hash, rec *Record, body Body, err error) Receipt {
 			}
 		}
 	}
-	c.t.set(keyRecord(id), encode(rs))
+	c.put(keyRecord(id), &rs)
 	c.t.commitRecord()
 	return r
 }
@@ -446,11 +452,24 @@ func readObj[T any](st StateReader, key []byte) (*T, bool, error) {
 	if err != nil || !ok {
 		return nil, false, err
 	}
-	v := new(T)
-	if err := decMode.Unmarshal(raw, v); err != nil {
+	v, err := decodeObj[T](raw)
+	if err != nil {
 		return nil, false, fmt.Errorf("decode state object %x: %w", key, err)
 	}
 	return v, true, nil
+}
+
+// decodeObj decodes a state object, with its hand-written codec when it has one.
+func decodeObj[T any](raw []byte) (*T, error) {
+	v := new(T)
+	if f, ok := any(v).(fastObj); ok && fastDecode(raw, f) {
+		return v, nil
+	}
+	v = new(T)
+	if err := decMode.Unmarshal(raw, v); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // getObj reads and decodes a state object; corrupt state is a bug, not input.
@@ -459,11 +478,18 @@ func getObj[T any](c *ctx, key []byte) (*T, bool) {
 	if !ok {
 		return new(T), false
 	}
-	v := new(T)
-	if err := decMode.Unmarshal(raw, v); err != nil {
+	v, err := decodeObj[T](raw)
+	if err != nil {
 		panic(fmt.Sprintf("ledger: corrupt state at %x: %v", key, err))
 	}
 	return v, true
 }
 
-func (c *ctx) put(key []byte, v any) { c.t.set(key, encode(v)) }
+// put writes a state object, with its hand-written codec when it has one.
+func (c *ctx) put(key []byte, v any) {
+	if f, ok := v.(fastObj); ok {
+		c.t.set(key, fastEncode(f))
+		return
+	}
+	c.t.set(key, encode(v))
+}

@@ -41,8 +41,10 @@ const (
 // Params is the versioned parameter table.
 type Params struct {
 	list  []Param // sorted by (name, scope, effective)
-	index map[string][]Param
+	index map[paramKey][]Param
 }
+
+type paramKey struct{ name, scope string }
 
 // NewParams builds a table from versions in any order; later duplicates of (name, scope,
 // effective) replace earlier ones.
@@ -57,9 +59,9 @@ func NewParams(ps []Param) *Params {
 		}
 		out = append(out, p)
 	}
-	t := &Params{list: out, index: make(map[string][]Param)}
+	t := &Params{list: out, index: make(map[paramKey][]Param)}
 	for _, p := range out {
-		k := p.Name + "\x00" + p.Scope
+		k := paramKey{p.Name, p.Scope}
 		t.index[k] = append(t.index[k], p)
 	}
 	return t
@@ -76,17 +78,17 @@ func (t *Params) With(p Param) *Params { return NewParams(append(slices.Clone(t.
 func (t *Params) Get(name, scope string, on civil.Date) (int64, bool) {
 	at := on.Int()
 	if scope != "" {
-		if v, ok := latest(t.index[name+"\x00"+scope], at); ok {
+		if v, ok := latest(t.index[paramKey{name, scope}], at); ok {
 			return v, true
 		}
 	}
-	return latest(t.index[name+"\x00"], at)
+	return latest(t.index[paramKey{name, ""}], at)
 }
 
 // ForYear returns the version of name effective within year (for yearly published values such as
 // the crediting rate), national scope.
 func (t *Params) ForYear(name string, year int) (int64, bool) {
-	for _, p := range t.index[name+"\x00"] {
+	for _, p := range t.index[paramKey{name, ""}] {
 		if int(p.Effective/10000) == year {
 			return p.Value, true
 		}

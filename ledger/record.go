@@ -72,11 +72,12 @@ func NewRecord(author KeyID, at uint64, body Body) Record {
 
 // ID returns the record ID: SHA-256("jaminan/v1/record" || 0x00 || canonical bytes without Sigs).
 func (r *Record) ID() Hash {
-	return taggedHash(tagRecord, encode(unsignedRecord{r.Type, r.Author, r.At, r.Body}))
+	var buf [512]byte
+	return taggedHash(tagRecord, appendRecord(buf[:0], r, false))
 }
 
 // Encode returns the canonical bytes of the whole record, signatures included.
-func (r *Record) Encode() []byte { return encode(r) }
+func (r *Record) Encode() []byte { return appendRecord(make([]byte, 0, 64+len(r.Body)), r, true) }
 
 // recordSigMessage is what a record signature covers: the network name binds it to one network.
 func recordSigMessage(network string, id Hash) []byte {
@@ -96,6 +97,9 @@ func (r *Record) VerifySigs(network string) (map[KeyID]bool, error) {
 	if len(r.Sigs) > MaxRecordSigs {
 		return nil, fmt.Errorf("%w: %d signatures", ErrSignature, len(r.Sigs))
 	}
+	if len(r.Sigs) == 0 {
+		return nil, nil
+	}
 	id := r.ID()
 	msg := recordSigMessage(network, id)
 	signers := make(map[KeyID]bool, len(r.Sigs))
@@ -114,6 +118,14 @@ func (r *Record) VerifySigs(network string) (map[KeyID]bool, error) {
 // DecodeRecord decodes a record envelope and its typed body from untrusted bytes. Both must be in
 // canonical form and within size limits.
 func DecodeRecord(b []byte) (Record, Body, error) {
+	if r, k, ok := decodeRecordFast(b); ok {
+		return r, k, nil
+	}
+	return decodeRecordGeneral(b)
+}
+
+// decodeRecordGeneral is DecodeRecord for every record type, through the reflection decoder.
+func decodeRecordGeneral(b []byte) (Record, Body, error) {
 	var r Record
 	if len(b) > MaxRecordSize {
 		return r, nil, fmt.Errorf("%w: record of %d bytes exceeds %d", ErrEncoding, len(b), MaxRecordSize)

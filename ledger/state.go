@@ -38,13 +38,14 @@ func (s *MemState) Get(key []byte) ([]byte, bool, error) {
 	return v, ok, nil
 }
 
-// Commit applies writes in order.
+// Commit applies writes in order. The state keeps the values: callers must not change them
+// afterwards (Apply's results are never changed).
 func (s *MemState) Commit(ws []Write) {
 	for _, w := range ws {
 		if w.Delete {
 			delete(s.m, string(w.Key))
 		} else {
-			s.m[string(w.Key)] = slices.Clone(w.Value)
+			s.m[string(w.Key)] = w.Value
 		}
 	}
 }
@@ -80,6 +81,7 @@ func (s *MemState) Digest() Hash {
 // fingerprint of an exported snapshot and of two states being compared (docs/wire.md §14).
 type StateDigest struct {
 	h    hash.Hash
+	buf  []byte
 	last []byte
 	n    uint64
 }
@@ -93,7 +95,7 @@ func (d *StateDigest) Add(k, v []byte) error {
 	if d.n > 0 && string(k) <= string(d.last) {
 		return fmt.Errorf("state digest: key %x does not follow %x", k, d.last)
 	}
-	writeKV(d.h, k, v, false)
+	d.buf = writeKV(d.h, d.buf, k, v, false)
 	d.last = append(d.last[:0], k...)
 	d.n++
 	return nil
@@ -109,17 +111,19 @@ func (d *StateDigest) Sum() Hash {
 	return out
 }
 
-func writeKV(h hash.Hash, k, v []byte, del bool) {
-	var n [binary.MaxVarintLen64]byte
-	h.Write(n[:binary.PutUvarint(n[:], uint64(len(k)))])
-	h.Write(k)
+// writeKV hashes one (key, value) pair or deletion; scratch is a reusable buffer (it is returned
+// grown so that the next call need not allocate).
+func writeKV(h hash.Hash, scratch []byte, k, v []byte, del bool) []byte {
+	b := binary.AppendUvarint(scratch[:0], uint64(len(k)))
+	b = append(b, k...)
 	if del {
-		h.Write([]byte{1})
-		return
+		b = append(b, 1)
+	} else {
+		b = binary.AppendUvarint(append(b, 0), uint64(len(v)))
+		b = append(b, v...)
 	}
-	h.Write([]byte{0})
-	h.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))])
-	h.Write(v)
+	h.Write(b)
+	return b
 }
 
 // txn stages the writes of one checkpoint over a StateReader, with a nested level for the record
@@ -130,21 +134,44 @@ type txn struct {
 
 	cp    map[string]int // key -> index in cpLog
 	cpLog []Write
-	rec   map[string]Write
-	order []string // record-level keys in first-write order
+	rec   []Write        // the record's writes, one per key, in first-write order
+	recIx map[string]int // index into rec, built only for records writing many keys
 	dig   hash.Hash
+
+	scratch []byte // for writeKV
 }
 
-func newTxn(base StateReader) *txn {
-	return &txn{base: base, cp: make(map[string]int), rec: make(map[string]Write), dig: sha256.New()}
+// recIndexFrom is the number of record-level writes above which look-ups use a map.
+const recIndexFrom = 16
+
+// newTxn starts a checkpoint; hint is the expected number of keys written.
+func newTxn(base StateReader, hint int) *txn {
+	return &txn{base: base, cp: make(map[string]int, hint), cpLog: make([]Write, 0, hint), dig: sha256.New()}
+}
+
+// recFind returns the index of key among the record's writes, or -1.
+func (t *txn) recFind(key []byte) int {
+	if t.recIx != nil {
+		if i, ok := t.recIx[string(key)]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range t.rec {
+		if string(t.rec[i].Key) == string(key) {
+			return i
+		}
+	}
+	return -1
 }
 
 func (t *txn) get(key []byte) ([]byte, bool) {
-	if w, ok := t.rec[string(key)]; ok {
+	if i := t.recFind(key); i >= 0 {
+		w := &t.rec[i]
 		return w.Value, !w.Delete
 	}
 	if i, ok := t.cp[string(key)]; ok {
-		w := t.cpLog[i]
+		w := &t.cpLog[i]
 		return w.Value, !w.Delete
 	}
 	v, ok, err := t.base.Get(key)
@@ -154,31 +181,36 @@ func (t *txn) get(key []byte) ([]byte, bool) {
 	return v, ok
 }
 
-func (t *txn) set(key, value []byte) {
-	k := string(key)
-	if _, ok := t.rec[k]; !ok {
-		t.order = append(t.order, k)
-	}
-	t.rec[k] = Write{Key: []byte(k), Value: value}
-}
+// set stages a write. The txn keeps key and value: callers pass slices they no longer change.
+func (t *txn) set(key, value []byte) { t.write(Write{Key: key, Value: value}) }
 
-func (t *txn) del(key []byte) {
-	k := string(key)
-	if _, ok := t.rec[k]; !ok {
-		t.order = append(t.order, k)
+func (t *txn) del(key []byte) { t.write(Write{Key: key, Delete: true}) }
+
+func (t *txn) write(w Write) {
+	if i := t.recFind(w.Key); i >= 0 {
+		t.rec[i] = w
+		return
 	}
-	t.rec[k] = Write{Key: []byte(k), Delete: true}
+	t.rec = append(t.rec, w)
+	switch {
+	case t.recIx != nil:
+		t.recIx[string(w.Key)] = len(t.rec) - 1
+	case len(t.rec) > recIndexFrom:
+		t.recIx = make(map[string]int, 2*len(t.rec))
+		for i := range t.rec {
+			t.recIx[string(t.rec[i].Key)] = i
+		}
+	}
 }
 
 // commitRecord folds the record's writes into the checkpoint level and the writes digest.
 func (t *txn) commitRecord() {
-	for _, k := range t.order {
-		w := t.rec[k]
-		writeKV(t.dig, w.Key, w.Value, w.Delete)
-		if i, ok := t.cp[k]; ok {
+	for _, w := range t.rec {
+		t.scratch = writeKV(t.dig, t.scratch, w.Key, w.Value, w.Delete)
+		if i, ok := t.cp[string(w.Key)]; ok {
 			t.cpLog[i] = w
 		} else {
-			t.cp[k] = len(t.cpLog)
+			t.cp[string(w.Key)] = len(t.cpLog)
 			t.cpLog = append(t.cpLog, w)
 		}
 	}
@@ -188,7 +220,8 @@ func (t *txn) commitRecord() {
 // dropRecord discards the record's writes.
 func (t *txn) dropRecord() {
 	clear(t.rec)
-	t.order = t.order[:0]
+	t.rec = t.rec[:0]
+	t.recIx = nil
 }
 
 func (t *txn) digest() Hash {
