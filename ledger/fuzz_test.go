@@ -65,6 +65,11 @@ func fuzzSeeds(t testing.TB) map[string][]fuzzSeed {
 	}
 	all, majority := Certify(1, cph, root, votes), Certify(1, cph, root, votes[1:])
 	out["FuzzDecodeCertificate"] = []fuzzSeed{newFuzzSeed("three-of-three", all.Encode()), newFuzzSeed("two-of-three", majority.Encode())}
+	att := SnapshotAttestation{Seq: 1, Checkpoint: cph, StateRoot: root, Digest: fixtureHash("digest"), Keys: 42}
+	for _, s := range signers[:2] {
+		att.Sign(fixtureNetwork, s)
+	}
+	out["FuzzDecodeSnapshotAttestation"] = []fuzzSeed{newFuzzSeed("two-of-three", att.Encode())}
 	out["FuzzDecodeVote"] = []fuzzSeed{
 		newFuzzSeed("vote", encode(votes[0])),
 		newFuzzSeed("witness", encode(SignWitness(fixtureSigner(1), fixtureNetwork, 1, cph, root))),
@@ -229,6 +234,21 @@ func FuzzDecodeCertificate(f *testing.F) {
 		mustReencode(t, b, c.Encode())
 		if err := c.Verify(fixtureNetwork, ministry); err == nil && len(c.Sigs) < Quorum(len(ministry)) {
 			t.Fatalf("certificate with %d signatures verified", len(c.Sigs))
+		}
+	})
+}
+
+func FuzzDecodeSnapshotAttestation(f *testing.F) {
+	addSeeds(f, "FuzzDecodeSnapshotAttestation")
+	_, ministry := fixtureMinistry(3)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := DecodeSnapshotAttestation(b)
+		if err != nil {
+			return
+		}
+		mustReencode(t, b, a.Encode())
+		if err := a.Verify(fixtureNetwork, ministry); err == nil && len(a.Sigs) < Quorum(len(ministry)) {
+			t.Fatalf("snapshot attestation with %d signatures verified", len(a.Sigs))
 		}
 	})
 }

@@ -59,6 +59,7 @@ const (
 	tagState      = "jaminan/v1/state"
 	tagWrites     = "jaminan/v1/writes"
 	tagRequest    = "jaminan/v1/request"
+	tagSnapshot   = "jaminan/v1/snapshot"
 )
 
 // taggedHash returns SHA-256(tag || 0x00 || parts...).
