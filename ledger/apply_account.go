@@ -223,7 +223,8 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 		unev = rules.NeedsEvidence(int(n), int(th))
 	}
 
-	w, _ := getObj[workerState](c, keyWorker(k.Worker))
+	wkey := keyWorker(k.Worker)
+	w, _ := getObj[workerState](c, wkey)
 	if w.Drawing != 0 {
 		return reject(CodeState, "worker already draws a pension")
 	}
@@ -326,7 +327,7 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 	tot.PoolIn += k.EmployerAmount * n
 	c.put(akey, a)
 	if wDirty {
-		c.put(keyWorker(k.Worker), w)
+		c.put(wkey, w)
 	}
 	return nil
 }

@@ -143,6 +143,7 @@ type ctx struct {
 	calDirty bool
 	calList  []Calendar
 
+	scratch  []byte           // encoding buffer of put
 	recTot   totals           // the current record's change to the totals
 	recPools map[string]int64 // the current record's change to pooled funds, by key
 	cpTot    totals           // accepted records' changes in this checkpoint
@@ -379,21 +380,23 @@ func reject(code, format string, args ...any) error {
 func (c *ctx) applyRecord(raw []byte) Receipt {
 	rec, body, err := DecodeRecord(raw)
 	if err != nil {
-		return c.finish(taggedHash(tagRawRecord, raw), nil, nil, reject(CodeFormat, "%v", err))
+		id := taggedHash(tagRawRecord, raw)
+		return c.finish(id, keyRecord(id), nil, nil, reject(CodeFormat, "%v", err))
 	}
 	id := recordID(&rec, raw)
-	if _, dup := c.t.get(keyRecord(id)); dup {
+	rk := keyRecord(id)
+	if _, dup := c.t.get(rk); dup {
 		return Receipt{ID: id, Code: CodeDuplicate, Message: "record already applied"}
 	}
 	err = c.authorise(&rec, body)
 	if err == nil {
 		err = c.dispatch(id, &rec, body)
 	}
-	return c.finish(id, &rec, body, err)
+	return c.finish(id, rk, &rec, body, err)
 }
 
 // finish commits or drops the record's writes and records its outcome.
-func (c *ctx) finish(id Hash, rec *Record, body Body, err error) Receipt {
+func (c *ctx) finish(id Hash, rk []byte, rec *Record, body Body, err error) Receipt {
 	r := Receipt{ID: id, Code: CodeOK}
 	if err == nil {
 		c.cpTot.add(c.recTot)
@@ -426,7 +429,7 @@ func (c *ctx) finish(id Hash, rec *Record, body Body, err error) Receipt {
 			}
 		}
 	}
-	c.put(keyRecord(id), &rs)
+	c.put(rk, &rs)
 	c.t.commitRecord()
 	return r
 }
@@ -488,7 +491,8 @@ func getObj[T any](c *ctx, key []byte) (*T, bool) {
 // put writes a state object, with its hand-written codec when it has one.
 func (c *ctx) put(key []byte, v any) {
 	if f, ok := v.(fastObj); ok {
-		c.t.set(key, fastEncode(f))
+		c.scratch = f.appendCBOR(c.scratch[:0])
+		c.t.set(key, c.t.values.copy(c.scratch))
 		return
 	}
 	c.t.set(key, encode(v))

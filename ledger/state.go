@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash"
-	"slices"
-	"strings"
 )
 
 // StateReader is what the state machine reads: a key-value store. The badger store and MemState
@@ -22,58 +20,6 @@ type Write struct {
 	Key    []byte
 	Value  []byte
 	Delete bool
-}
-
-// MemState is an in-memory StateReader for tests, replay and offline verification.
-type MemState struct {
-	m map[string][]byte
-}
-
-// NewMemState returns an empty state.
-func NewMemState() *MemState { return &MemState{m: make(map[string][]byte)} }
-
-// Get implements StateReader.
-func (s *MemState) Get(key []byte) ([]byte, bool, error) {
-	v, ok := s.m[string(key)]
-	return v, ok, nil
-}
-
-// Commit applies writes in order. The state keeps the values: callers must not change them
-// afterwards (Apply's results are never changed).
-func (s *MemState) Commit(ws []Write) {
-	for _, w := range ws {
-		if w.Delete {
-			delete(s.m, string(w.Key))
-		} else {
-			s.m[string(w.Key)] = w.Value
-		}
-	}
-}
-
-// Len returns the number of keys.
-func (s *MemState) Len() int { return len(s.m) }
-
-// Keys returns the keys with prefix, sorted.
-func (s *MemState) Keys(prefix []byte) [][]byte {
-	var out [][]byte
-	for k := range s.m {
-		if strings.HasPrefix(k, string(prefix)) {
-			out = append(out, []byte(k))
-		}
-	}
-	slices.SortFunc(out, func(a, b []byte) int { return strings.Compare(string(a), string(b)) })
-	return out
-}
-
-// Digest returns the full-state digest of s (see StateDigest).
-func (s *MemState) Digest() Hash {
-	d := NewStateDigest()
-	for _, k := range s.Keys(nil) {
-		if err := d.Add(k, s.m[string(k)]); err != nil {
-			panic(err) // Keys is sorted and distinct
-		}
-	}
-	return d.Sum()
 }
 
 // StateDigest computes the full-state digest: SHA-256 over every (key, value) pair in ascending
@@ -139,6 +85,27 @@ type txn struct {
 	dig   hash.Hash
 
 	scratch []byte // for writeKV
+	values  arena  // encoded values of the checkpoint
+}
+
+// arena hands out immutable copies of small byte slices from large chunks, so that the values of
+// a checkpoint cost a few allocations instead of one each, and no pointers for the GC to follow.
+type arena struct{ chunk []byte }
+
+const arenaChunk = 64 << 10
+
+// copy returns a copy of b whose capacity ends where it does, so appending to it never writes
+// into a neighbour.
+func (a *arena) copy(b []byte) []byte {
+	if len(b) > cap(a.chunk)-len(a.chunk) {
+		if len(b) > arenaChunk/4 {
+			return append([]byte(nil), b...)
+		}
+		a.chunk = make([]byte, 0, arenaChunk)
+	}
+	n := len(a.chunk)
+	a.chunk = append(a.chunk, b...)
+	return a.chunk[n:len(a.chunk):len(a.chunk)]
 }
 
 // recIndexFrom is the number of record-level writes above which look-ups use a map.
