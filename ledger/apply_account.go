@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"errors"
+
 	"github.com/jaminan/jaminan/ledger/civil"
 	"github.com/jaminan/jaminan/ledger/ids"
 	"github.com/jaminan/jaminan/ledger/rules"
@@ -93,33 +95,17 @@ func (c *ctx) param(name, scope string, on civil.Date) (int64, error) {
 
 func hasIA(scheme string) bool { return scheme == SchemePension || scheme == SchemeMedical }
 
-// rates returns the employee and employer rates (bp) of a scheme.
+// rates returns the employee and employer rates (bp) of a scheme, as rejections.
 func (c *ctx) rates(scheme, prov string, on civil.Date, individual bool) (int64, int64, error) {
-	var en, er string
-	switch scheme {
-	case SchemePension:
-		en, er = ParamPensionEmployee, ParamPensionEmployer
-		if individual {
-			er = ParamPensionIndivPF
+	ee, er, err := c.params.Rates(scheme, prov, on, individual)
+	if err != nil {
+		code := CodeParam
+		if errors.Is(err, errUnknownScheme) {
+			code = CodeFormat
 		}
-	case SchemeMedical:
-		en, er = ParamMedicalEmployee, ParamMedicalEmployer
-	case SchemeUnemployment:
-		en, er = ParamUnempEmployee, ParamUnempEmployer
-	case SchemeInjury:
-		er = ParamInjuryEmployer
-	default:
-		return 0, 0, reject(CodeFormat, "unknown scheme %q", scheme)
+		return 0, 0, reject(code, "%v", err)
 	}
-	var ee int64
-	var err error
-	if en != "" {
-		if ee, err = c.param(en, prov, on); err != nil {
-			return 0, 0, err
-		}
-	}
-	ey, err := c.param(er, prov, on)
-	return ee, ey, err
+	return ee, er, nil
 }
 
 func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
@@ -164,19 +150,7 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 	}
 	day := from.FirstDay()
 	// C1: the base.
-	avg, err := c.param(ParamAvgWage, prov, day)
-	if err != nil {
-		return err
-	}
-	fl, err := c.param(ParamBaseFloorPct, prov, day)
-	if err != nil {
-		return err
-	}
-	cl, err := c.param(ParamBaseCeilPct, prov, day)
-	if err != nil {
-		return err
-	}
-	lim, err := rules.Limits(avg, fl, cl)
+	lim, err := c.params.BaseLimits(prov, day)
 	if err != nil {
 		return reject(CodeParam, "%v", err)
 	}

@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/jaminan/jaminan/ledger/civil"
@@ -120,4 +122,98 @@ func toRulesCalendars(cs []Calendar) rules.Calendars {
 		out = append(out, rc)
 	}
 	return out
+}
+
+var (
+	errNoParam       = errors.New("no parameter in force")
+	errUnknownScheme = errors.New("unknown scheme")
+)
+
+// get is Get with an error naming what is missing.
+func (t *Params) get(name, scope string, on civil.Date) (int64, error) {
+	v, ok := t.Get(name, scope, on)
+	if !ok {
+		return 0, fmt.Errorf("%w: %s for %s on %s", errNoParam, name, scope, on)
+	}
+	return v, nil
+}
+
+// BaseLimits returns the C1 floor and ceiling of the contribution base in province prov for a
+// contribution month starting on the given day.
+func (t *Params) BaseLimits(prov string, on civil.Date) (rules.BaseLimits, error) {
+	avg, err := t.get(ParamAvgWage, prov, on)
+	if err != nil {
+		return rules.BaseLimits{}, err
+	}
+	fl, err := t.get(ParamBaseFloorPct, prov, on)
+	if err != nil {
+		return rules.BaseLimits{}, err
+	}
+	cl, err := t.get(ParamBaseCeilPct, prov, on)
+	if err != nil {
+		return rules.BaseLimits{}, err
+	}
+	return rules.Limits(avg, fl, cl)
+}
+
+// Rates returns the employee and employer rates (basis points) of a scheme in province prov on a
+// day (C2). individual selects the pooled rate paid by people insured as individuals.
+func (t *Params) Rates(scheme, prov string, on civil.Date, individual bool) (employee, employer int64, err error) {
+	var en, er string
+	switch scheme {
+	case SchemePension:
+		en, er = ParamPensionEmployee, ParamPensionEmployer
+		if individual {
+			er = ParamPensionIndivPF
+		}
+	case SchemeMedical:
+		en, er = ParamMedicalEmployee, ParamMedicalEmployer
+	case SchemeUnemployment:
+		en, er = ParamUnempEmployee, ParamUnempEmployer
+	case SchemeInjury:
+		er = ParamInjuryEmployer
+	default:
+		return 0, 0, fmt.Errorf("%w %q", errUnknownScheme, scheme)
+	}
+	if en != "" {
+		if employee, err = t.get(en, prov, on); err != nil {
+			return 0, 0, err
+		}
+	}
+	employer, err = t.get(er, prov, on)
+	return employee, employer, err
+}
+
+// ContributionTerms derives the figures a contribution record carries from what a bureau knows:
+// the base (C1: from the wage of an employee, or the base an individual declared, which must lie
+// within the limits) and the monthly employee and employer amounts (C2), with the parameters in
+// force for the month. Apply recomputes exactly these and rejects a record that differs.
+func (t *Params) ContributionTerms(scheme, prov string, month civil.Period, wage, declaredBase int64, individual bool) (base, employee, employer int64, err error) {
+	day := month.FirstDay()
+	lim, err := t.BaseLimits(prov, day)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if individual {
+		if err := rules.CheckDeclaredBase(declaredBase, lim); err != nil {
+			return 0, 0, 0, err
+		}
+		base = declaredBase
+	} else {
+		if wage <= 0 {
+			return 0, 0, 0, fmt.Errorf("wage %d must be positive", wage)
+		}
+		base = rules.Base(wage, lim)
+	}
+	eeBP, erBP, err := t.Rates(scheme, prov, day, individual)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if employee, err = rules.Share(base, eeBP); err != nil {
+		return 0, 0, 0, err
+	}
+	if employer, err = rules.Share(base, erBP); err != nil {
+		return 0, 0, 0, err
+	}
+	return base, employee, employer, nil
 }
