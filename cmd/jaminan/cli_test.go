@@ -191,3 +191,21 @@ func TestVerifyStatementAndProof(t *testing.T) {
 		t.Fatal("verified without a genesis")
 	}
 }
+
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	_, _, _, gp := founding(t, dir)
+	good := `{"type":"contribution","worker_id":"440305199003071236","hukou":"44","employer":"91440300123456788M","region":"440300","period":"2023-02","scheme":"pension","wage":800000}` + "\n"
+	p := filepath.Join(dir, "ok.jsonl")
+	os.WriteFile(p, []byte(good), 0o644)
+	if code, stdout, stderr := runCLI(t, "validate", "--genesis", gp, "--today", "2023-03-15", p); code != 0 || !strings.Contains(stdout, "1 valid, 0 invalid") {
+		t.Fatalf("good file: %d %q %q", code, stdout, stderr)
+	}
+	csv := "type,worker_id,hukou,employer,region,period,scheme,wage\ncontribution,440305199003071236,44,91440300123456788M,440300,2023-02,pension,800000\ncontribution,110105194912310021,44,91440300123456788M,440300,2023-02,pension,800000\n"
+	p2 := filepath.Join(dir, "mixed.csv")
+	os.WriteFile(p2, []byte(csv), 0o644)
+	code, stdout, _ := runCLI(t, "validate", "--genesis", gp, "--today", "2023-03-15", p2)
+	if code != 1 || !strings.Contains(stdout, "mixed.csv:3: I1") || !strings.Contains(stdout, "1 valid, 1 invalid") {
+		t.Fatalf("mixed file: %d %q", code, stdout)
+	}
+}

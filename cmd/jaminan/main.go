@@ -15,10 +15,11 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"devnet":  {"start a local network of 3 ministry and 4 bureau nodes (not built yet)", runDevnet},
-	"keygen":  {"create a node or party key file, or the network pepper", runKeygen},
-	"genesis": {"write a network's genesis file from its founding members", runGenesis},
-	"verify":  {"verify a record proof or a worker statement offline against a genesis file", runVerify},
+	"devnet":   {"start a local network of 3 ministry and 4 bureau nodes (not built yet)", runDevnet},
+	"keygen":   {"create a node or party key file, or the network pepper", runKeygen},
+	"genesis":  {"write a network's genesis file from its founding members", runGenesis},
+	"verify":   {"verify a record proof or a worker statement offline against a genesis file", runVerify},
+	"validate": {"check a CSV or JSON-lines file of records against the rules before submitting it", runValidate},
 }
 
 // exitUsage marks errors caused by a wrong command line (exit status 2).
