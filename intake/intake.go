@@ -40,7 +40,7 @@ type Input struct {
 	Flexible       bool   `json:"flexible,omitempty"`
 	Evidence       string `json:"evidence,omitempty"` // hex SHA-256 of the evidence document
 	Approved       bool   `json:"approved,omitempty"`
-	Enrolled       string `json:"enrolled,omitempty"` // YYYY-MM-DD
+	Enrolled       string `json:"enrolled,omitempty"`        // YYYY-MM-DD
 	LegacyEmployer bool   `json:"legacy_employer,omitempty"` // employer code imported under the legacy rule (I2)
 
 	// employment
