@@ -294,6 +294,7 @@ func (c *ctx) applyGov(body Body) error {
 			return reject(CodeGov, "%v", err)
 		}
 		c.params = c.params.With(b.Param)
+		c.terms = nil // the cached contribution terms may have changed
 		c.parDirty = true
 	case *GovCalendar:
 		if err := validateCalendar(b.Calendar); err != nil {

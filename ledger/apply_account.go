@@ -108,6 +108,55 @@ func (c *ctx) rates(scheme, prov string, on civil.Date, individual bool) (int64,
 	return ee, er, nil
 }
 
+// termsKey names the parameters a contribution month needs.
+type termsKey struct {
+	scheme, prov string
+	period       uint32
+	individual   bool
+}
+
+// terms are the parameters of a contribution month, with the rejection each missing one gives.
+// They are looked up once per checkpoint for each (scheme, province, month, individual): a
+// month's upload repeats the same few combinations thousands of times.
+type terms struct {
+	lim        rules.BaseLimits
+	limErr     error
+	maxWage    int64
+	hasMaxWage bool
+	eeBP, erBP int64
+	ratesErr   error
+	pfBP       int64
+	pfFrom     uint32
+	pfErr      error
+}
+
+func (c *ctx) contribTerms(scheme, prov string, month civil.Period, individual bool) *terms {
+	k := termsKey{scheme, prov, month.Int(), individual}
+	if t, ok := c.terms[k]; ok {
+		return t
+	}
+	day := month.FirstDay()
+	t := &terms{}
+	var err error
+	if t.lim, err = c.params.BaseLimits(prov, day); err != nil {
+		t.limErr = reject(CodeParam, "%v", err)
+	}
+	t.maxWage, t.hasMaxWage = c.params.Get(ParamMaxWage, prov, day)
+	t.eeBP, t.erBP, t.ratesErr = c.rates(scheme, prov, day, individual)
+	if scheme == SchemePension {
+		if t.pfBP, t.pfErr = c.param(ParamPooledBP, "", day); t.pfErr == nil {
+			var v int64
+			v, t.pfErr = c.param(ParamPooledFrom, "", day)
+			t.pfFrom = uint32(v)
+		}
+	}
+	if c.terms == nil {
+		c.terms = map[termsKey]*terms{}
+	}
+	c.terms[k] = t
+	return t
+}
+
 func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 	prov := c.province(k.Region)
 	if prov == "" || (len(k.Region) != 6 && len(k.Region) != 2) {
@@ -149,28 +198,28 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 		return reject("I2", "%v", err)
 	}
 	day := from.FirstDay()
+	tm := c.contribTerms(k.Scheme, prov, from, k.Flexible)
 	// C1: the base.
-	lim, err := c.params.BaseLimits(prov, day)
-	if err != nil {
-		return reject(CodeParam, "%v", err)
+	if tm.limErr != nil {
+		return tm.limErr
 	}
 	if k.Flexible {
-		if err := rules.CheckDeclaredBase(k.Base, lim); err != nil {
+		if err := rules.CheckDeclaredBase(k.Base, tm.lim); err != nil {
 			return reject("C1", "%v", err)
 		}
 	} else {
-		if maxWage, ok := c.params.Get(ParamMaxWage, prov, day); k.Wage <= 0 || (ok && k.Wage > maxWage) {
+		if k.Wage <= 0 || (tm.hasMaxWage && k.Wage > tm.maxWage) {
 			return reject("C1", "wage %d out of range", k.Wage)
 		}
-		if want := rules.Base(k.Wage, lim); k.Base != want {
+		if want := rules.Base(k.Wage, tm.lim); k.Base != want {
 			return reject("C1", "base %d, the rules give %d for wage %d", k.Base, want, k.Wage)
 		}
 	}
 	// C2: the amounts.
-	eeBP, erBP, err := c.rates(k.Scheme, prov, day, k.Flexible)
-	if err != nil {
-		return err
+	if tm.ratesErr != nil {
+		return tm.ratesErr
 	}
+	eeBP, erBP := tm.eeBP, tm.erBP
 	if err := rules.CheckShare(k.Base, eeBP, k.EmployeeAmount); err != nil {
 		return reject("C2", "employee amount: %v", err)
 	}
@@ -248,14 +297,10 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 	a.Individual = a.Individual || k.Flexible
 	pfBP, pfFrom := int64(0), uint32(0)
 	if k.Scheme == SchemePension {
-		if pfBP, err = c.param(ParamPooledBP, "", day); err != nil {
-			return err
+		if tm.pfErr != nil {
+			return tm.pfErr
 		}
-		v, err := c.param(ParamPooledFrom, "", day)
-		if err != nil {
-			return err
-		}
-		pfFrom = uint32(v)
+		pfBP, pfFrom = tm.pfBP, tm.pfFrom
 	}
 	tot := c.totals()
 	for p := from; p.Compare(to) <= 0; p = p.Add(1) {

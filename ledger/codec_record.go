@@ -1,7 +1,5 @@
 package ledger
 
-import "bytes"
-
 // The fast path for decoding contribution records, the bulk of all traffic. decodeRecordFast
 // accepts exactly what DecodeRecord accepts for a contribution record and gives the same values
 // (FuzzDecodeRecordFast checks both directions); for anything else it reports ok=false and
@@ -52,10 +50,28 @@ func (k *Contribution) appendCBOR(b []byte) []byte {
 	return b
 }
 
-func (k *Contribution) readCBOR(r *cborReader) {
+func (k *Contribution) readCBOR(r *cborReader) { k.read(r) }
+
+// Keys of a contribution that are always encoded (the others are omitted when zero).
+const contributionRequired = 1<<1 | 1<<2 | 1<<3 | 1<<4 | 1<<6 | 1<<7 | 1<<9 | 1<<11
+
+// canonicalGiven reports whether the keys seen are exactly those the canonical encoding of k has:
+// every required key, and an optional key if and only if its field is not zero.
+func (k *Contribution) canonicalGiven(seen uint32) bool {
+	opt := func(key int, nonzero bool) bool { return (seen&(1<<key) != 0) == nonzero }
+	return seen&contributionRequired == contributionRequired &&
+		opt(5, k.Employer != "") && opt(8, k.Through != 0) && opt(10, k.Wage != 0) &&
+		opt(12, k.EmployeeAmount != 0) && opt(13, k.EmployerAmount != 0) && opt(14, k.Flexible) &&
+		opt(15, len(k.Evidence) != 0) && opt(16, k.Approved) && opt(17, k.Enrolled != 0) && opt(18, k.LegacyEmployer)
+}
+
+// read decodes a contribution and returns the set of keys it saw.
+func (k *Contribution) read(r *cborReader) (seen uint32) {
 	n, key := r.mapLen(18), 0
 	for range n {
-		switch key = r.key(key); key {
+		key = r.key(key)
+		seen |= 1 << key
+		switch key {
 		case 1:
 			k.Worker = WorkerID(r.hash())
 		case 2:
@@ -96,6 +112,7 @@ func (k *Contribution) readCBOR(r *cborReader) {
 			r.bad = true
 		}
 	}
+	return seen
 }
 
 // appendSigs appends the canonical encoding of a signature list.
@@ -135,8 +152,11 @@ func decodeRecordFast(raw []byte) (Record, *Contribution, bool) {
 	r := cborReader{b: raw}
 	n, key := r.mapLen(5), 0
 	var body *Contribution
+	var seen, bodySeen uint32
 	for range n {
-		switch key = r.key(key); key {
+		key = r.key(key)
+		seen |= 1 << key
+		switch key {
 		case 1:
 			rec.Type = RecordType(r.text())
 			if rec.Type != TypeContribution {
@@ -152,7 +172,7 @@ func decodeRecordFast(raw []byte) (Record, *Contribution, bool) {
 			}
 			start := r.off
 			body = new(Contribution)
-			body.readCBOR(&r)
+			bodySeen = body.read(&r)
 			if r.bad {
 				return rec, nil, false
 			}
@@ -179,9 +199,12 @@ func decodeRecordFast(raw []byte) (Record, *Contribution, bool) {
 	if !r.done() || body == nil || !sigsSorted(rec.Sigs) {
 		return rec, nil, false
 	}
-	// Canonical form: the bytes must be exactly the encoding of the decoded values.
-	var buf [512]byte
-	if !bytes.Equal(body.appendCBOR(buf[:0]), rec.Body) || !bytes.Equal(appendRecord(buf[:0], &rec, true), raw) {
+	// Canonical form. The reader already refused non-shortest heads, unsorted or repeated keys
+	// and values of the wrong type; what remains is that exactly the keys the encoder writes are
+	// present: required ones always, optional ones when not zero.
+	const envelopeRequired = 1<<1 | 1<<2 | 1<<4
+	if seen&envelopeRequired != envelopeRequired || (seen&(1<<3) != 0) != (rec.At != 0) ||
+		(seen&(1<<5) != 0) != (len(rec.Sigs) != 0) || !body.canonicalGiven(bodySeen) {
 		return rec, nil, false
 	}
 	return rec, body, true

@@ -193,3 +193,82 @@ func FuzzDecodeRecordFast(f *testing.F) {
 	addSeeds(f, "FuzzDecodeRecord")
 	f.Fuzz(func(t *testing.T, b []byte) { checkFastMatchesGeneral(t, b) })
 }
+
+// encodeContributionKeys encodes k with exactly the given keys present, zero or not: a way to
+// build the non-canonical encodings a sloppy encoder (or an attacker) would produce.
+func encodeContributionKeys(k *Contribution, keys uint32) []byte {
+	vals := map[int]func(b []byte) []byte{
+		1:  func(b []byte) []byte { return appendBytes(b, k.Worker[:]) },
+		2:  func(b []byte) []byte { return appendText(b, k.Hukou) },
+		3:  func(b []byte) []byte { return appendHead(b, majUint, uint64(k.Birth)) },
+		4:  func(b []byte) []byte { return appendHead(b, majUint, uint64(k.Sex)) },
+		5:  func(b []byte) []byte { return appendText(b, k.Employer) },
+		6:  func(b []byte) []byte { return appendText(b, k.Region) },
+		7:  func(b []byte) []byte { return appendHead(b, majUint, uint64(k.Period)) },
+		8:  func(b []byte) []byte { return appendHead(b, majUint, uint64(k.Through)) },
+		9:  func(b []byte) []byte { return appendText(b, k.Scheme) },
+		10: func(b []byte) []byte { return appendInt(b, k.Wage) },
+		11: func(b []byte) []byte { return appendInt(b, k.Base) },
+		12: func(b []byte) []byte { return appendInt(b, k.EmployeeAmount) },
+		13: func(b []byte) []byte { return appendInt(b, k.EmployerAmount) },
+		14: func(b []byte) []byte { return appendBool(b, k.Flexible) },
+		15: func(b []byte) []byte { return appendBytes(b, k.Evidence) },
+		16: func(b []byte) []byte { return appendBool(b, k.Approved) },
+		17: func(b []byte) []byte { return appendHead(b, majUint, uint64(k.Enrolled)) },
+		18: func(b []byte) []byte { return appendBool(b, k.LegacyEmployer) },
+	}
+	n := 0
+	for key := 1; key <= 18; key++ {
+		if keys&(1<<key) != 0 {
+			n++
+		}
+	}
+	b := appendHead(nil, majMap, uint64(n))
+	for key := 1; key <= 18; key++ {
+		if keys&(1<<key) != 0 {
+			b = vals[key](appendKey(b, byte(key)))
+		}
+	}
+	return b
+}
+
+// TestFastDecoderRefusesNonCanonicalKeys: an optional field present with its zero value, or a
+// required field missing, is refused by both decoders.
+func TestFastDecoderRefusesNonCanonicalKeys(t *testing.T) {
+	k := &Contribution{Worker: WorkerID{1}, Hukou: "44", Birth: 19900101, Sex: 1, Region: "440300", Period: 202301, Scheme: "pension", Base: 500000}
+	author := fixtureSigner(1).ID()
+	wrap := func(body []byte) []byte {
+		return appendRecord(nil, &Record{Type: TypeContribution, Author: author, At: 5, Body: body}, false)
+	}
+	canonical := wrap(encodeContributionKeys(k, contributionRequired))
+	if _, _, ok := decodeRecordFast(canonical); !ok {
+		t.Fatal("the canonical form is refused")
+	}
+	for key := 1; key <= 18; key++ {
+		keys := uint32(contributionRequired) ^ 1<<key // a required key dropped, or a zero optional one added
+		b := wrap(encodeContributionKeys(k, keys))
+		if _, _, ok := decodeRecordFast(b); ok {
+			t.Errorf("key %d toggled: fast decoder accepts", key)
+		}
+		if _, _, err := decodeRecordGeneral(b); err == nil {
+			t.Errorf("key %d toggled: general decoder accepts", key)
+		}
+	}
+	// The envelope: At present with 0, and an empty signature list.
+	at0 := appendHead(nil, majMap, 4)
+	at0 = appendText(appendKey(at0, 1), string(TypeContribution))
+	at0 = appendBytes(appendKey(at0, 2), []byte(author))
+	at0 = appendHead(appendKey(at0, 3), majUint, 0)
+	at0 = append(appendKey(at0, 4), encodeContributionKeys(k, contributionRequired)...)
+	noSigs := append(bytes.Clone(canonical), 0)
+	noSigs[0]++ // one more pair
+	noSigs = append(noSigs[:len(noSigs)-1], 5, 0x80)
+	for name, b := range map[string][]byte{"at zero": at0, "empty sigs": noSigs} {
+		if _, _, ok := decodeRecordFast(b); ok {
+			t.Errorf("%s: fast decoder accepts", name)
+		}
+		if _, _, err := decodeRecordGeneral(b); err == nil {
+			t.Errorf("%s: general decoder accepts", name)
+		}
+	}
+}

@@ -45,3 +45,19 @@ func TestGov_QuorumParamsAndRevocation(t *testing.T) {
 		t.Fatalf("ministry set %v %v", set, err)
 	}
 }
+
+// TestGov_ParamChangeWithinCheckpoint: a parameter changed by a gov.param record applies to the
+// contributions after it in the same checkpoint, not only from the next one.
+func TestGov_ParamChangeWithinCheckpoint(t *testing.T) {
+	n := newTnet(t)
+	m0, m1 := n.ministry[0], n.ministry[1]
+	b44 := n.bureau["44"]
+	before := n.contribution(worker(1), "440300", 202301, 800000)
+	after := *n.contribution(worker(2), "440300", 202301, 800000)
+	after.EmployerAmount = after.Base * 1400 / 10000
+	param := &GovParam{Param: Param{Name: ParamPensionEmployer, Scope: "44", Effective: 20230101, Value: 1400}}
+	res := n.apply(n.block(b44, n.rec(b44, before)), n.block(m0, n.rec(m0, param, m0, m1)), n.block(b44, n.rec(b44, &after)))
+	if got := codes(res.Receipts); !slices.Equal(got, []string{CodeOK, CodeOK, CodeOK}) {
+		t.Fatalf("receipts %v: %+v", got, res.Receipts)
+	}
+}
