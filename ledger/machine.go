@@ -143,7 +143,7 @@ type ctx struct {
 	calDirty bool
 	calList  []Calendar
 
-	scratch  []byte           // encoding buffer of put
+	scratch  []byte // encoding buffer of put
 	terms    map[termsKey]*terms
 	recTot   totals           // the current record's change to the totals
 	recPools map[string]int64 // the current record's change to pooled funds, by key
