@@ -1,0 +1,96 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+func TestJournalCodec(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	var ops []entry
+	for i := range 5000 {
+		e := entry{key: []byte{byte(i), byte(i >> 8), 'k'}, del: r.IntN(5) == 0}
+		if !e.del {
+			e.val = make([]byte, r.IntN(600))
+			for j := range e.val {
+				e.val[j] = byte(r.Uint32())
+			}
+		}
+		ops = append(ops, e)
+	}
+	ops = append(ops, entry{key: []byte("big"), val: make([]byte, journalChunk+10)})
+	chunks, digest := encodeJournal(ops)
+	if len(chunks) < 3 {
+		t.Fatalf("%d chunks", len(chunks))
+	}
+	for i, c := range chunks[:len(chunks)-1] {
+		if len(c) > journalChunk {
+			t.Fatalf("chunk %d of %d bytes", i, len(c))
+		}
+	}
+	if journalDigest(chunks) != digest {
+		t.Fatal("digest")
+	}
+	got, err := decodeJournal(chunks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(ops) {
+		t.Fatalf("%d changes back, %d written", len(got), len(ops))
+	}
+	for i := range ops {
+		if !bytes.Equal(got[i].key, ops[i].key) || !bytes.Equal(got[i].val, ops[i].val) || got[i].del != ops[i].del {
+			t.Fatalf("change %d differs", i)
+		}
+	}
+	for _, cut := range []int{1, 4, 8, len(chunks[0]) - 1} {
+		if _, err := decodeJournal([][]byte{chunks[0][:cut]}); err == nil {
+			t.Fatalf("a chunk cut at %d decodes", cut)
+		}
+	}
+	bad := bytes.Clone(chunks[0])
+	bad[0] = 7
+	if _, err := decodeJournal([][]byte{bad}); err == nil {
+		t.Fatal("a bad change header decodes")
+	}
+}
+
+func TestOpenRefusesForeignOrIncompleteDirectories(t *testing.T) {
+	// Data files without a MANIFEST.
+	dir := t.TempDir()
+	s := openDisk(t, dir, Options{})
+	newFixture(t, s, 1).next(1, 3)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, badger.ManifestFilename)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("open without a MANIFEST: %v", err)
+	}
+	// A badger directory that is not a store.
+	dir = t.TempDir()
+	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("x"), []byte("y")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("open of a foreign badger directory: %v", err)
+	}
+	if _, err := Open(dir, Options{GCDiscardRatio: 2, MemTableSize: 1}); err == nil {
+		t.Fatal("invalid options accepted")
+	}
+}

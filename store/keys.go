@@ -1,0 +1,148 @@
+package store
+
+import (
+	"encoding/binary"
+
+	"github.com/jaminan/jaminan/ledger"
+)
+
+// Key layout: one prefix byte, then fixed-width big-endian fields, so that related keys sort
+// together and sequential things get sequential keys. Variable-length strings (employer codes,
+// producer IDs) carry a one-byte length so that no key is a prefix of another of a different
+// owner. DESIGN.md lists the values and the keys written per record.
+const (
+	pfxMeta     = 'm' // m | name                              → store metadata
+	pfxState    = 's' // s | generation(1) | ledger key        → ledger state value
+	pfxBlock    = 'B' // B | block hash                        → block bytes (content-addressed)
+	pfxPlace    = 'b' // b | block hash                        → seq(8) | index in checkpoint(4)
+	pfxChain    = 'H' // H | len | producer | height(8)        → block hash (accepted blocks)
+	pfxCkpt     = 'K' // K | seq(8)                            → checkpoint body bytes
+	pfxSummary  = 'R' // R | seq(8)                            → roots of the checkpoint's result
+	pfxReceipts = 'r' // r | seq(8) | block index(4)           → receipts of the block's records
+	pfxCert     = 'Z' // Z | seq(8)                            → certificate bytes
+	pfxLocation = 'L' // L | record id                         → location and receipt code
+	pfxWorker   = 'W' // W | worker | seq(8) | ord(4)          → record id | type
+	pfxMonths   = 'M' // M | len | employer | worker | period(4) → through(4) | record id
+	pfxEmploy   = 'P' // P | len | employer | worker            → start(4) | end(4) | record id
+	pfxCase     = 'T' // T | case | seq(8) | ord(4)            → record id | type
+	pfxAccount  = 'A' // A | province(2) | scheme(1) | worker  → (empty)
+	pfxAccess   = 'X' // X | worker | seq(8) | ord(4)          → record id | reader | what
+	pfxJournal  = 'J' // J | seq(8) | chunk(4)                 → journal chunk
+	pfxCommit   = 'j' // j | seq(8)                            → chunk count(4) | SHA-256 of the chunks
+)
+
+// maxKeyString bounds the strings embedded in keys (employer codes, producer IDs). Accepted
+// records never come near it; a longer string is not indexed.
+const maxKeyString = 64
+
+// Metadata keys.
+var (
+	keyFormat  = []byte("mformat")  // format version, u32
+	keyGenesis = []byte("mgenesis") // canonical genesis bytes
+	keyGen     = []byte("mgen")     // active state generation, 1 byte
+	keyBase    = []byte("mbase")    // seq(8): the checkpoint the state's history starts after
+)
+
+// formatVersion is the on-disk layout version written at creation and checked at Open.
+const formatVersion = 1
+
+func u32b(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+
+func appendU64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
+func appendU32(b []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(b, v) }
+
+// newKey starts a key with its prefix, with room for size bytes.
+func newKey(prefix byte, size int) []byte { return append(make([]byte, 0, size), prefix) }
+
+// appendStr appends a length-prefixed string; ok is false if it is longer than maxKeyString.
+func appendStr(b []byte, s string) ([]byte, bool) {
+	if len(s) > maxKeyString {
+		return b, false
+	}
+	return append(append(b, byte(len(s))), s...), true
+}
+
+func stateKey(gen byte, key []byte) []byte {
+	return append(append(newKey(pfxState, 2+len(key)), gen), key...)
+}
+func statePrefix(gen byte) []byte { return []byte{pfxState, gen} }
+
+func blockKey(h ledger.Hash) []byte { return append(newKey(pfxBlock, 33), h[:]...) }
+func placeKey(h ledger.Hash) []byte { return append(newKey(pfxPlace, 33), h[:]...) }
+func seqKey(prefix byte, seq uint64) []byte {
+	return appendU64(newKey(prefix, 9), seq)
+}
+func receiptsKey(seq uint64, blk uint32) []byte {
+	return appendU32(appendU64(newKey(pfxReceipts, 13), seq), blk)
+}
+func receiptsPrefix(seq uint64) []byte  { return appendU64(newKey(pfxReceipts, 9), seq) }
+func locationKey(id ledger.Hash) []byte { return append(newKey(pfxLocation, 33), id[:]...) }
+
+// chainPrefix is the prefix of a producer's accepted blocks; ok is false for an ID that is too
+// long to index (no member has one).
+func chainPrefix(p ledger.KeyID) ([]byte, bool) {
+	return appendStr(newKey(pfxChain, 2+len(p)+8), string(p))
+}
+
+// posKey is prefix | id(32) | seq(8) | ord(4): the worker, case and access indexes.
+func posKey(prefix byte, id [32]byte, seq uint64, ord uint32) []byte {
+	return appendU32(appendU64(append(newKey(prefix, 45), id[:]...), seq), ord)
+}
+func idPrefix(prefix byte, id [32]byte) []byte { return append(newKey(prefix, 33), id[:]...) }
+
+func employerPrefix(prefix byte, employer string) ([]byte, bool) {
+	return appendStr(newKey(prefix, 2+len(employer)+36), employer)
+}
+
+func accountPrefix(prov string, scheme byte) []byte {
+	b := append(newKey(pfxAccount, 4+32), prov...)
+	if scheme != 0 {
+		b = append(b, scheme)
+	}
+	return b
+}
+
+func journalKey(seq uint64, chunk uint32) []byte {
+	return appendU32(appendU64(newKey(pfxJournal, 13), seq), chunk)
+}
+
+// schemeByte is the one-byte form of a scheme in index keys; 0 for an unknown scheme.
+func schemeByte(s string) byte {
+	switch s {
+	case ledger.SchemePension:
+		return 'p'
+	case ledger.SchemeMedical:
+		return 'm'
+	case ledger.SchemeUnemployment:
+		return 'u'
+	case ledger.SchemeInjury:
+		return 'i'
+	}
+	return 0
+}
+
+func schemeName(b byte) string {
+	switch b {
+	case 'p':
+		return ledger.SchemePension
+	case 'm':
+		return ledger.SchemeMedical
+	case 'u':
+		return ledger.SchemeUnemployment
+	case 'i':
+		return ledger.SchemeInjury
+	}
+	return ""
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p (nil if none).
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
