@@ -41,7 +41,7 @@ type cnode struct {
 
 // cluster is a ministry Raft group on real libp2p hosts on loopback, with Raft logs on disk.
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	net     *ledgertest.Net
 	blocks  *MemBlocks
 	bus     *bus
@@ -72,7 +72,7 @@ func testNet(t testing.TB, size int) *ledgertest.Net {
 	return n
 }
 
-func newCluster(t *testing.T, size int, timings RaftTimings, cut time.Duration, hooks map[int]func(*ledger.Vote)) *cluster {
+func newCluster(t testing.TB, size int, timings RaftTimings, cut time.Duration, hooks map[int]func(*ledger.Vote)) *cluster {
 	c := &cluster{t: t, net: testNet(t, size), blocks: NewMemBlocks(), bus: newBus(), timings: timings, cut: cut, hooks: hooks}
 	root := t.TempDir()
 	for i := 0; i < size; i++ {
