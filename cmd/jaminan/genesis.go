@@ -74,3 +74,16 @@ func runGenesis(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "genesis %s written to %s (%d members)\n", g.Hash(), *out, len(g.Members))
 	return nil
 }
+
+// loadGenesisFile reads and validates a genesis JSON file.
+func loadGenesisFile(path string) (*ledger.Genesis, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read genesis: %w", err)
+	}
+	g, err := ledger.ParseGenesisJSON(b)
+	if err != nil {
+		return nil, fmt.Errorf("read genesis %s: %w", path, err)
+	}
+	return g, nil
+}

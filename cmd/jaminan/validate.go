@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jaminan/jaminan/intake"
-	"github.com/jaminan/jaminan/ledger"
 	"github.com/jaminan/jaminan/ledger/civil"
 )
 
@@ -25,13 +24,9 @@ func runValidate(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() != 1 {
 		return exitUsage{fmt.Errorf("usage: jaminan validate [--genesis FILE] [--format csv|jsonl] [--today YYYY-MM-DD] FILE")}
 	}
-	gb, err := os.ReadFile(*genesisPath)
+	g, err := loadGenesisFile(*genesisPath)
 	if err != nil {
-		return fmt.Errorf("read genesis: %w", err)
-	}
-	g, err := ledger.ParseGenesisJSON(gb)
-	if err != nil {
-		return fmt.Errorf("read genesis %s: %w", *genesisPath, err)
+		return err
 	}
 	day := civil.DateOfUnixMilli(time.Now().UnixMilli(), int(g.UTCOffset))
 	if *today != "" {

@@ -28,13 +28,9 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() != 1 {
 		return exitUsage{fmt.Errorf("usage: jaminan verify [--genesis FILE] [--json] PROOF_OR_STATEMENT_FILE")}
 	}
-	gb, err := os.ReadFile(*genesisPath)
+	g, err := loadGenesisFile(*genesisPath)
 	if err != nil {
-		return fmt.Errorf("read genesis: %w", err)
-	}
-	g, err := ledger.ParseGenesisJSON(gb)
-	if err != nil {
-		return fmt.Errorf("read genesis %s: %w", *genesisPath, err)
+		return err
 	}
 	raw, err := readBounded(fs.Arg(0))
 	if err != nil {
