@@ -108,10 +108,11 @@ type statementJSON struct {
 	Encoded    string                  `json:"encoded"` // base64 CBOR of the ledger.Statement
 }
 
-// statementTypes are the record types a statement carries: those naming the worker themselves
-// (ledger.Statement.Verify checks that every record does).
+// statementTypes are the record types a statement carries: those concerning the worker
+// (ledger.Statement.Verify checks that every record does), corrections included, so that the
+// summary counts a corrected contribution as the ledger applied it.
 var statementTypes = map[ledger.RecordType]bool{
-	ledger.TypeContribution: true, ledger.TypeEmployment: true, ledger.TypeTransferApply: true,
+	ledger.TypeContribution: true, ledger.TypeCorrection: true, ledger.TypeEmployment: true, ledger.TypeTransferApply: true,
 	ledger.TypeConsentGrant: true, ledger.TypeConsentRevoke: true, ledger.TypeWorkerKey: true,
 	ledger.TypeAccess: true, ledger.TypePensionStart: true,
 }

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -179,43 +180,110 @@ type RegionSummary struct {
 
 // Verify checks every proof against the genesis, that every record concerns the worker, and no
 // record appears twice; it returns the sums of accepted pension contributions per province.
+//
+// Corrections count as the ledger applied them: an accepted correction takes its target out of
+// the sums and puts its replacement in, in checkpoint order (a correction may target an earlier
+// correction). A correction concerns the worker of its replacement and the worker of its target;
+// a withdrawal, which has no replacement, is attributed through its target, which must then be
+// in the statement.
 func (s *Statement) Verify(g *Genesis) (*StatementSummary, error) {
 	if s.Network != g.Network {
 		return nil, fmt.Errorf("%w: statement of network %q", ErrStatement, truncate(s.Network))
 	}
-	sum := &StatementSummary{Worker: s.Worker, Regions: map[string]RegionSummary{}}
-	seen := map[Hash]bool{}
+	type item struct {
+		id   Hash
+		body Body
+		code string
+		seq  uint64
+		repl *Contribution // an accepted or rejected correction's replacement
+	}
+	items := make([]item, len(s.Proofs))
+	index := make(map[Hash]int, len(s.Proofs))
 	for i := range s.Proofs {
 		rec, body, err := s.Proofs[i].Verify(g)
 		if err != nil {
 			return nil, fmt.Errorf("proof %d: %w", i, err)
 		}
-		if id := rec.ID(); seen[id] {
+		id := rec.ID()
+		if _, dup := index[id]; dup {
 			return nil, fmt.Errorf("%w: proof %d repeats a record", ErrStatement, i)
-		} else {
-			seen[id] = true
 		}
-		if w, ok := workerOf(body); !ok || w != s.Worker {
+		index[id] = i
+		items[i] = item{id: id, body: body, code: s.Proofs[i].Code, seq: s.Proofs[i].Checkpoint.Seq}
+		if c, ok := body.(*Correction); ok && len(c.Replacement) > 0 {
+			rb, err := DecodeBody(TypeContribution, c.Replacement)
+			if err != nil {
+				return nil, fmt.Errorf("%w: proof %d: replacement: %w", ErrStatement, i, err)
+			}
+			items[i].repl = rb.(*Contribution)
+		}
+	}
+	// workerOfItem is the worker a record concerns; for a correction, that of its replacement.
+	workerOfItem := func(it *item) (WorkerID, bool) {
+		if it.repl != nil {
+			return it.repl.Worker, true
+		}
+		return workerOf(it.body)
+	}
+	for i := range items {
+		w, ok := workerOfItem(&items[i])
+		if c, isCorr := items[i].body.(*Correction); isCorr {
+			// A correction concerns the worker of its replacement and the worker of its target
+			// (they differ when a contribution was booked to the wrong worker).
+			ok = ok && w == s.Worker
+			if t, in := index[c.Target]; in && !ok {
+				tw, tok := workerOfItem(&items[t])
+				ok = tok && tw == s.Worker
+			}
+			w = s.Worker
+		}
+		if !ok || w != s.Worker {
 			return nil, fmt.Errorf("%w: proof %d is about another worker", ErrStatement, i)
 		}
-		sum.Records++
-		if c, ok := body.(*Contribution); ok && s.Proofs[i].Code == CodeOK && c.Scheme == SchemePension {
-			prov := c.Region[:2]
-			n := 1
-			if c.Through != 0 {
-				from, err1 := civil.PeriodFromInt(c.Period)
-				to, err2 := civil.PeriodFromInt(c.Through)
-				if err1 != nil || err2 != nil {
-					return nil, fmt.Errorf("%w: proof %d has an invalid period", ErrStatement, i)
-				}
-				n = from.MonthsThrough(to)
+	}
+	// The effective contributions: accepted ones, then accepted corrections in checkpoint order.
+	effective := map[Hash]*Contribution{}
+	var corrections []int
+	for i, it := range items {
+		switch b := it.body.(type) {
+		case *Contribution:
+			if it.code == CodeOK {
+				effective[it.id] = b
 			}
-			r := sum.Regions[prov]
-			r.Months += n
-			r.EmployeeAmount += c.EmployeeAmount * int64(n)
-			r.EmployerAmount += c.EmployerAmount * int64(n)
-			sum.Regions[prov] = r
+		case *Correction:
+			if it.code == CodeOK {
+				corrections = append(corrections, i)
+			}
 		}
+	}
+	slices.SortStableFunc(corrections, func(a, b int) int { return cmp.Compare(items[a].seq, items[b].seq) })
+	for _, i := range corrections {
+		delete(effective, items[i].body.(*Correction).Target)
+		if r := items[i].repl; r != nil && r.Worker == s.Worker {
+			effective[items[i].id] = r
+		}
+	}
+	sum := &StatementSummary{Worker: s.Worker, Regions: map[string]RegionSummary{}, Records: len(items)}
+	for i, it := range items {
+		c := effective[it.id]
+		if c == nil || c.Scheme != SchemePension {
+			continue
+		}
+		prov := c.Region[:2]
+		n := 1
+		if c.Through != 0 {
+			from, err1 := civil.PeriodFromInt(c.Period)
+			to, err2 := civil.PeriodFromInt(c.Through)
+			if err1 != nil || err2 != nil {
+				return nil, fmt.Errorf("%w: proof %d has an invalid period", ErrStatement, i)
+			}
+			n = from.MonthsThrough(to)
+		}
+		r := sum.Regions[prov]
+		r.Months += n
+		r.EmployeeAmount += c.EmployeeAmount * int64(n)
+		r.EmployerAmount += c.EmployerAmount * int64(n)
+		sum.Regions[prov] = r
 	}
 	return sum, nil
 }

@@ -105,3 +105,78 @@ func TestStatement_VerifiesOffline(t *testing.T) {
 		}
 	}
 }
+
+// TestStatement_CountsCorrectionsAsApplied: a corrected contribution counts as its replacement
+// and a withdrawn one not at all, in the statement's sums as in the ledger.
+func TestStatement_CountsCorrectionsAsApplied(t *testing.T) {
+	n := newTnet(t)
+	b44 := n.bureau["44"]
+	w := worker(9)
+	c1 := n.contribution(w, "440300", 202301, 800000)
+	c2 := n.contribution(w, "440300", 202302, 800000)
+	n.advanceDays(40)
+	r1, r2 := n.rec(b44, c1), n.rec(b44, c2)
+	proofs := n.proveAll(n.block(b44, r1, r2))
+	id1, id2 := mustID(t, r1), mustID(t, r2)
+	repl := n.contribution(w, "440300", 202301, 900000)
+	replBody := NewRecord(b44.ID(), 0, repl).Body
+	fix := n.rec(b44, &Correction{Target: id1, Reason: ReasonWrongAmount, Replacement: replBody})
+	withdraw := n.rec(b44, &Correction{Target: id2, Reason: ReasonWithdrawn})
+	more := n.proveAll(n.block(b44, fix, withdraw))
+	for i, p := range more {
+		if p.Code != CodeOK {
+			t.Fatalf("correction %d: receipt %s", i, p.Code)
+		}
+	}
+	all := append(append([]RecordProof{}, proofs...), more...)
+	sum, err := (&Statement{Network: n.g.Network, Worker: w, Proofs: all}).Verify(n.g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := sum.Regions["44"]
+	if got.Months != 1 || got.EmployeeAmount != repl.EmployeeAmount || got.EmployerAmount != repl.EmployerAmount || sum.Records != 4 {
+		t.Fatalf("summary %+v, want one month of the replacement (%d, %d)", sum, repl.EmployeeAmount, repl.EmployerAmount)
+	}
+	// The ledger agrees: the account holds one month.
+	if a := n.account(w, SchemePension, "44"); a.Months != 1 {
+		t.Fatalf("the ledger's account has %d months", a.Months)
+	}
+	// A withdrawal whose target is not in the statement cannot be attributed to the worker.
+	partial := []RecordProof{proofs[0], more[0], more[1]}
+	if _, err := (&Statement{Network: n.g.Network, Worker: w, Proofs: partial}).Verify(n.g); !errors.Is(err, ErrStatement) {
+		t.Fatalf("withdrawal without its target verified: %v", err)
+	}
+	// Without the corrections the statement still verifies, with the original figures (a
+	// statement cannot prove that nothing was left out).
+	if sum, err := (&Statement{Network: n.g.Network, Worker: w, Proofs: proofs}).Verify(n.g); err != nil || sum.Regions["44"].Months != 2 {
+		t.Fatalf("originals only: %+v %v", sum, err)
+	}
+}
+
+// TestStatement_WrongWorkerCorrection: a contribution booked to the wrong worker and corrected
+// to the right one leaves the first worker's statement without it and adds it to the second's.
+func TestStatement_WrongWorkerCorrection(t *testing.T) {
+	n := newTnet(t)
+	b44 := n.bureau["44"]
+	wrong, right := worker(10), worker(11)
+	orig := n.rec(b44, n.contribution(wrong, "440300", 202301, 800000))
+	first := n.proveAll(n.block(b44, orig))
+	repl := n.contribution(right, "440300", 202301, 800000)
+	fix := n.proveAll(n.block(b44, n.rec(b44, &Correction{Target: mustID(t, orig), Reason: ReasonWrongWorker, Replacement: NewRecord(b44.ID(), 0, repl).Body})))
+	if fix[0].Code != CodeOK {
+		t.Fatalf("correction: %s", fix[0].Code)
+	}
+	for _, c := range []struct {
+		w      WorkerID
+		proofs []RecordProof
+		months int
+	}{{wrong, append(first, fix...), 0}, {right, fix, 1}} {
+		sum, err := (&Statement{Network: n.g.Network, Worker: c.w, Proofs: c.proofs}).Verify(n.g)
+		if err != nil || sum.Regions["44"].Months != c.months {
+			t.Fatalf("worker %x: %+v %v, want %d months", c.w[:4], sum, err, c.months)
+		}
+	}
+	if _, err := (&Statement{Network: n.g.Network, Worker: worker(12), Proofs: fix}).Verify(n.g); !errors.Is(err, ErrStatement) {
+		t.Fatalf("a third worker's statement accepted the correction: %v", err)
+	}
+}
