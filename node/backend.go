@@ -1,0 +1,332 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/jaminan/jaminan/api"
+	"github.com/jaminan/jaminan/ledger"
+	"github.com/jaminan/jaminan/store"
+)
+
+// heldView is a store view shared by the API's readers, reference-counted: the node keeps one
+// reference while it is the current final view, each reader one more.
+type heldView struct {
+	v    *store.View
+	refs atomic.Int64
+	meta ledger.Meta
+}
+
+func (h *heldView) release() {
+	if h.refs.Add(-1) == 0 {
+		h.v.Release()
+	}
+}
+
+// finalViews keeps the newest store view whose checkpoint is final. On a bureau every applied
+// checkpoint is final; a ministry node applies before the certificate exists, so its view moves
+// only when the last applied checkpoint is final.
+type finalViews struct {
+	st    *store.Store
+	chain *chain
+
+	mu  sync.Mutex
+	cur *heldView
+}
+
+// refresh takes a new view if the store's last applied checkpoint is final and newer.
+func (f *finalViews) refresh() {
+	fs, _ := f.chain.FinalSeq()
+	v := f.st.View()
+	meta, err := v.Meta()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil || meta.Seq > fs || (f.cur != nil && meta.Seq <= f.cur.meta.Seq) {
+		v.Release()
+		return
+	}
+	h := &heldView{v: v, meta: meta}
+	h.refs.Store(1)
+	old := f.cur
+	f.cur = h
+	if old != nil {
+		old.release()
+	}
+}
+
+func (f *finalViews) acquire() (*heldView, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cur == nil {
+		return nil, fmt.Errorf("read view: %w: the node is not started", api.ErrUnavailable)
+	}
+	f.cur.refs.Add(1)
+	return f.cur, nil
+}
+
+func (f *finalViews) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cur != nil {
+		f.cur.release()
+		f.cur = nil
+	}
+}
+
+// backend implements api.Backend over the node's store, producer and network.
+type backend struct {
+	n *Node
+}
+
+var _ api.Backend = backend{}
+
+func (b backend) Status(ctx context.Context) (api.Status, error) {
+	n := b.n
+	h, err := n.views.acquire()
+	if err != nil {
+		return api.Status{}, err
+	}
+	defer h.release()
+	s := api.Status{NodeID: n.signer.ID(), Role: n.self.Role, Region: n.self.Region, Network: n.genesis.Network,
+		Finalized: api.Finalized{Seq: h.meta.Seq, Hash: h.meta.Checkpoint, StateRoot: h.meta.StateRoot, Time: h.meta.Time}}
+	if n.p2p != nil {
+		s.Peers = len(n.p2p.Host().Network().Peers())
+		s.Lag = n.p2p.Lag()
+	}
+	if fs, _ := n.chain.FinalSeq(); fs > h.meta.Seq {
+		s.Lag = max(s.Lag, fs-h.meta.Seq)
+	}
+	s.Ready = n.Ready()
+	return s, nil
+}
+
+func (b backend) Genesis() *ledger.Genesis { return b.n.genesis }
+func (b backend) Pepper() []byte           { return b.n.pepper }
+func (b backend) Signer() *ledger.Signer   { return b.n.signer }
+func (b backend) Now() time.Time           { return b.n.clock() }
+
+// Member reads the registry as of the last final checkpoint.
+func (b backend) Member(id ledger.KeyID) (ledger.Member, bool, error) {
+	h, err := b.n.views.acquire()
+	if err != nil {
+		return ledger.Member{}, false, err
+	}
+	defer h.release()
+	reg, err := readRegistry(h.v)
+	if err != nil {
+		return ledger.Member{}, false, err
+	}
+	for _, m := range reg {
+		if m.ID == id {
+			return m, true, nil
+		}
+	}
+	return ledger.Member{}, false, nil
+}
+
+// registryKey and keyWorkerPrefix mirror ledger/keys.go (keyRegistry, pfxKeyW): the ledger does
+// not export a registry reader or a worker-key lookup yet (api/DESIGN.md "Open points").
+var registryKey = []byte("Mregistry")
+
+const keyWorkerPrefix = 'K'
+
+func readRegistry(st ledger.StateReader) ([]ledger.Member, error) {
+	raw, ok, err := st.Get(registryKey)
+	if err != nil {
+		return nil, fmt.Errorf("read member registry: %w", err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	var reg []ledger.Member
+	if err := cbor.Unmarshal(raw, &reg); err != nil {
+		return nil, fmt.Errorf("decode member registry: %w", err)
+	}
+	return reg, nil
+}
+
+func (b backend) Submit(ctx context.Context, recs []ledger.Record) ([]api.SubmitResult, error) {
+	if b.n.prod == nil || b.n.closing.Load() {
+		return nil, fmt.Errorf("submit: %w: the node is shutting down", api.ErrUnavailable)
+	}
+	res, err := b.n.prod.Submit(ctx, recs)
+	if err == nil {
+		b.n.metrics.submitted.Add(float64(len(recs)))
+	}
+	return res, err
+}
+
+func (b backend) Pending(id ledger.Hash) bool { return b.n.prod != nil && b.n.prod.Pending(id) }
+
+func (b backend) View(ctx context.Context) (api.View, error) {
+	h, err := b.n.views.acquire()
+	if err != nil {
+		return nil, err
+	}
+	return &view{h: h}, nil
+}
+
+func (b backend) WaitFinal(ctx context.Context, after uint64) (uint64, error) {
+	for {
+		b.n.views.mu.Lock()
+		cur := b.n.views.cur
+		b.n.views.mu.Unlock()
+		_, wake := b.n.chain.Final()
+		if cur != nil && cur.meta.Seq > after {
+			return cur.meta.Seq, nil
+		}
+		select {
+		case <-wake:
+		case <-time.After(200 * time.Millisecond):
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// view implements api.View over a store view.
+type view struct {
+	h    *heldView
+	once sync.Once
+}
+
+func apiErr(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %w", api.ErrNotFound, err)
+	}
+	return err
+}
+
+func (v *view) Get(key []byte) ([]byte, bool, error) { return v.h.v.Get(key) }
+
+func (v *view) Release() { v.once.Do(v.h.release) }
+
+func (v *view) Checkpoint(seq uint64) (*ledger.CheckpointBody, *ledger.Certificate, error) {
+	if seq > v.h.meta.Seq {
+		return nil, nil, fmt.Errorf("checkpoint %d: %w", seq, api.ErrNotFound)
+	}
+	cb, err := v.h.v.Checkpoint(seq)
+	if err != nil {
+		return nil, nil, apiErr(err)
+	}
+	cert, err := v.h.v.Certificate(seq)
+	if err != nil {
+		return nil, nil, apiErr(err)
+	}
+	return cb, cert, nil
+}
+
+func (v *view) Block(h ledger.Hash) (*ledger.Block, api.BlockPlace, error) {
+	b, p, err := v.h.v.Block(h)
+	if err != nil {
+		return nil, api.BlockPlace{}, apiErr(err)
+	}
+	return b, api.BlockPlace{Seq: p.Seq, Index: p.Index}, nil
+}
+
+func (v *view) Record(id ledger.Hash) ([]byte, api.Location, error) {
+	raw, loc, err := v.h.v.Record(id)
+	if err != nil {
+		return nil, api.Location{}, apiErr(err)
+	}
+	out := api.Location{Seq: loc.Seq, Block: loc.Block, BlockIndex: loc.BlockIndex, Index: loc.Index, Code: loc.Code}
+	if loc.Code != ledger.CodeOK {
+		if res, err := v.h.v.Result(loc.Seq); err == nil && res != nil {
+			ord := int(loc.Index)
+			for i := 0; i < int(loc.BlockIndex) && i < len(res.BlockCounts); i++ {
+				ord += res.BlockCounts[i]
+			}
+			if ord < len(res.Receipts) && res.Receipts[ord].ID == id {
+				out.Message = res.Receipts[ord].Message
+			}
+		}
+	}
+	return raw, out, nil
+}
+
+func (v *view) RecordProof(id ledger.Hash) (*ledger.RecordProof, error) {
+	p, err := v.h.v.RecordProof(id)
+	return p, apiErr(err)
+}
+
+func (v *view) WorkerOfKey(k ledger.KeyID) (ledger.WorkerID, bool, error) {
+	raw, ok, err := v.h.v.Get(append([]byte{keyWorkerPrefix}, []byte(k)...))
+	if err != nil || !ok {
+		return ledger.WorkerID{}, false, err
+	}
+	var w ledger.WorkerID
+	if len(raw) != len(w) {
+		return w, false, fmt.Errorf("worker of key %s: %w: %d bytes", k.Short(), store.ErrCorrupt, len(raw))
+	}
+	copy(w[:], raw)
+	return w, true, nil
+}
+
+func refs(in []store.RecordRef) []api.RecordRef {
+	out := make([]api.RecordRef, len(in))
+	for i, r := range in {
+		out[i] = api.RecordRef{Pos: api.Pos{Seq: r.Seq, Ord: r.Ord}, ID: r.ID, Type: r.Type}
+	}
+	return out
+}
+
+const defaultPage = 1000
+
+func page(limit int) int {
+	if limit <= 0 {
+		return defaultPage
+	}
+	return limit
+}
+
+func (v *view) WorkerRecords(w ledger.WorkerID, after api.Pos, limit int) ([]api.RecordRef, error) {
+	rs, err := v.h.v.WorkerRecords(w, store.Pos{Seq: after.Seq, Ord: after.Ord}, page(limit))
+	if err != nil {
+		return nil, apiErr(err)
+	}
+	return refs(rs), nil
+}
+
+func (v *view) WorkerAccess(w ledger.WorkerID, after api.Pos, limit int) ([]api.AccessRef, error) {
+	rs, err := v.h.v.WorkerAccess(w, store.Pos{Seq: after.Seq, Ord: after.Ord}, page(limit))
+	if err != nil {
+		return nil, apiErr(err)
+	}
+	out := make([]api.AccessRef, len(rs))
+	for i, r := range rs {
+		out[i] = api.AccessRef{RecordRef: api.RecordRef{Pos: api.Pos{Seq: r.Seq, Ord: r.Ord}, ID: r.ID, Type: r.Type},
+			Reader: r.Reader, What: r.What}
+	}
+	return out, nil
+}
+
+func (v *view) EmployerEmployments(employer string, after ledger.WorkerID, limit int) ([]api.Employment, error) {
+	es, err := v.h.v.EmployerEmployments(employer, after, page(limit))
+	if err != nil {
+		return nil, apiErr(err)
+	}
+	out := make([]api.Employment, len(es))
+	for i, e := range es {
+		out[i] = api.Employment{Worker: e.Worker, Start: e.Start, End: e.End, Record: e.Record}
+	}
+	return out, nil
+}
+
+func (v *view) EmployerMonths(employer string, after api.EmployerMonth, limit int) ([]api.EmployerMonth, error) {
+	ms, err := v.h.v.EmployerMonths(employer, store.EmployerMonth{Worker: after.Worker, Period: after.Period,
+		Through: after.Through, Record: after.Record}, page(limit))
+	if err != nil {
+		return nil, apiErr(err)
+	}
+	out := make([]api.EmployerMonth, len(ms))
+	for i, m := range ms {
+		out[i] = api.EmployerMonth{Worker: m.Worker, Period: m.Period, Through: m.Through, Record: m.Record}
+	}
+	return out, nil
+}

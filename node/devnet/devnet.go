@@ -1,0 +1,444 @@
+// Package devnet runs a whole Jaminan network in one process on loopback: ministry and bureau
+// nodes (the real node: libp2p, Raft, badger on disk), keys, pepper and genesis generated into a
+// data directory, devnet.json written for scripts, and a synthetic workload submitted to each
+// bureau over its own HTTP API. `jaminan devnet` is a thin wrapper around it.
+package devnet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jaminan/jaminan/intake"
+	"github.com/jaminan/jaminan/keyfile"
+	"github.com/jaminan/jaminan/ledger"
+	"github.com/jaminan/jaminan/ledger/civil"
+	"github.com/jaminan/jaminan/node"
+	"github.com/jaminan/jaminan/node/client"
+	"github.com/jaminan/jaminan/workload"
+)
+
+// Network is the devnet's network name.
+const Network = "jaminan-devnet"
+
+// Regions are the bureaus' provinces, in order: Guangdong, Sichuan, Zhejiang, Beijing.
+var Regions = []string{"44", "51", "33", "11"}
+
+var regionNames = map[string]string{"44": "Guangdong", "51": "Sichuan", "33": "Zhejiang", "11": "Beijing"}
+
+// Options configures a devnet.
+type Options struct {
+	// Dir is the data directory; empty: a new temporary directory, removed by Close.
+	Dir string
+	// Ministry and Bureaus are the node counts (default 3 and 4; at most 4 bureaus).
+	Ministry, Bureaus int
+	// HTTPPort is the first bureau's HTTP port; the others follow it (default 8080; 0: any
+	// free ports). A port in use falls back to a free one, and Out says so.
+	HTTPPort int
+	// Logger receives the nodes' logs (nil: warnings and errors on stderr).
+	Logger *slog.Logger
+	// Out receives the messages for the user (nil: discarded).
+	Out io.Writer
+	// Fast uses loopback Raft timings and short block and checkpoint intervals.
+	Fast bool
+}
+
+// Entry is one node in devnet.json.
+type Entry struct {
+	Name   string `json:"name"`
+	Role   string `json:"role"`
+	Region string `json:"region,omitempty"`
+	HTTP   string `json:"http"`
+	Token  string `json:"token"`
+	PeerID string `json:"peer_id"`
+}
+
+// Devnet is a running network.
+type Devnet struct {
+	Dir     string
+	Genesis *ledger.Genesis
+	Nodes   []*node.Node
+	Entries []Entry
+	Pepper  []byte
+
+	temp bool
+	out  io.Writer
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	accepted map[string][]string // region → some accepted record IDs (most recent last)
+	sent     atomic.Int64
+	refused  atomic.Int64
+}
+
+type member struct {
+	name, role, region string
+	signer             *ledger.Signer
+}
+
+// Start creates (or reopens, when Dir holds one) a devnet and starts its nodes.
+func Start(opts Options) (_ *Devnet, err error) {
+	if opts.Ministry == 0 {
+		opts.Ministry = 3
+	}
+	if opts.Bureaus == 0 {
+		opts.Bureaus = 4
+	}
+	if opts.Bureaus > len(Regions) || opts.Bureaus < 1 || opts.Ministry < 1 {
+		return nil, fmt.Errorf("devnet: 1–%d bureaus and at least 1 ministry node", len(Regions))
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	d := &Devnet{Dir: opts.Dir, out: opts.Out, log: opts.Logger, accepted: map[string][]string{}}
+	if d.Dir == "" {
+		if d.Dir, err = os.MkdirTemp("", "jaminan-devnet-"); err != nil {
+			return nil, fmt.Errorf("devnet: %w", err)
+		}
+		d.temp = true
+	}
+	defer func() {
+		if err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			_ = d.Close(ctx)
+		}
+	}()
+	if err := os.MkdirAll(d.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("devnet: %w", err)
+	}
+	var members []member
+	for i := 1; i <= opts.Ministry; i++ {
+		members = append(members, member{name: fmt.Sprintf("ministry-%d", i), role: ledger.RoleMinistry})
+	}
+	for _, r := range Regions[:opts.Bureaus] {
+		members = append(members, member{name: "bureau-" + r, role: ledger.RoleBureau, region: r})
+	}
+	for i := range members {
+		path := filepath.Join(d.Dir, members[i].name+".key")
+		if members[i].signer, err = keyfile.Read(path); errors.Is(err, os.ErrNotExist) {
+			members[i].signer, err = keyfile.Generate(path)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("devnet: key of %s: %w", members[i].name, err)
+		}
+	}
+	pepperPath := filepath.Join(d.Dir, "network.pepper")
+	if _, err := os.Stat(pepperPath); errors.Is(err, os.ErrNotExist) {
+		if err := keyfile.GeneratePepper(pepperPath); err != nil {
+			return nil, fmt.Errorf("devnet: pepper: %w", err)
+		}
+	}
+	if d.Pepper, err = keyfile.ReadPepper(pepperPath); err != nil {
+		return nil, fmt.Errorf("devnet: pepper: %w", err)
+	}
+	if d.Genesis, err = genesis(filepath.Join(d.Dir, "genesis.json"), members); err != nil {
+		return nil, err
+	}
+
+	// libp2p ports are chosen before any node starts, so that every node's configuration can
+	// name all the others as static peers.
+	p2pPorts, err := freePorts(len(members))
+	if err != nil {
+		return nil, fmt.Errorf("devnet: %w", err)
+	}
+	addr := func(i int) string {
+		return fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", p2pPorts[i], members[i].signer.ID())
+	}
+	// HTTP: bureaus first (the first bureau at HTTPPort), then the ministry nodes.
+	order := append(make([]int, 0, len(members)), seq(opts.Ministry, len(members))...)
+	order = append(order, seq(0, opts.Ministry)...)
+	listeners := make([]net.Listener, len(members))
+	for k, i := range order {
+		want := 0
+		if opts.HTTPPort != 0 {
+			want = opts.HTTPPort + k
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", want))
+		if err != nil && want != 0 {
+			if ln, err = net.Listen("tcp", "127.0.0.1:0"); err == nil {
+				fmt.Fprintf(d.out, "port %d is taken: %s serves HTTP on %s instead\n", want, members[i].name, ln.Addr())
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("devnet: HTTP listener for %s: %w", members[i].name, err)
+		}
+		listeners[i] = ln
+	}
+	closeListeners := func(from int) {
+		for _, ln := range listeners[from:] {
+			ln.Close()
+		}
+	}
+	// Ministry nodes first: the bureaus' blocks have somewhere to go at once.
+	for i, m := range members {
+		cfg := node.DefaultConfig()
+		cfg.DataDir = filepath.Join(d.Dir, m.name)
+		cfg.Key = filepath.Join(d.Dir, m.name+".key")
+		cfg.Genesis = filepath.Join(d.Dir, "genesis.json")
+		cfg.Pepper = pepperPath
+		cfg.HTTP = listeners[i].Addr().String()
+		cfg.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2pPorts[i])}
+		for j := range members {
+			if j != i {
+				cfg.Peers = append(cfg.Peers, addr(j))
+			}
+		}
+		cfg.SyncInterval = node.Duration{Duration: 3 * time.Second}
+		if opts.Fast {
+			cfg.RaftTimings = "fast"
+			cfg.BlockInterval = node.Duration{Duration: 100 * time.Millisecond}
+			cfg.CheckpointInterval = node.Duration{Duration: 100 * time.Millisecond}
+		}
+		n, err := node.Start(cfg, node.Options{Logger: d.log, HTTPListener: listeners[i]})
+		if err != nil {
+			closeListeners(i + 1)
+			return nil, fmt.Errorf("devnet: start %s: %w", m.name, err)
+		}
+		d.Nodes = append(d.Nodes, n)
+		d.Entries = append(d.Entries, Entry{Name: m.name, Role: m.role, Region: m.region, HTTP: "http://" + n.HTTPAddr(),
+			Token: n.Token(), PeerID: m.signer.ID().String()})
+	}
+	raw, err := json.MarshalIndent(map[string]any{"network": Network, "genesis": "genesis.json", "nodes": d.Entries}, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("devnet: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(d.Dir, "devnet.json"), append(raw, '\n'), 0o600); err != nil {
+		return nil, fmt.Errorf("devnet: write devnet.json: %w", err)
+	}
+	return d, nil
+}
+
+func seq(from, to int) []int {
+	var out []int
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+// genesis reads the devnet's genesis, or writes a new one for the members.
+func genesis(path string, members []member) (*ledger.Genesis, error) {
+	if raw, err := os.ReadFile(path); err == nil {
+		g, err := ledger.ParseGenesisJSON(raw)
+		if err != nil {
+			return nil, fmt.Errorf("devnet: %s: %w", path, err)
+		}
+		return g, nil
+	}
+	g := &ledger.Genesis{Network: Network, Time: uint64(time.Now().Add(-time.Minute).UnixMilli()), Params: ledger.DefaultParams(),
+		UTCOffset: 8 * 3600}
+	for _, m := range members {
+		name := m.name
+		if m.role == ledger.RoleBureau {
+			name = regionNames[m.region] + " social insurance bureau"
+		}
+		g.Members = append(g.Members, ledger.Member{ID: m.signer.ID(), Role: m.role, Region: m.region, Name: name})
+	}
+	g.Normalise()
+	if err := g.Validate(); err != nil {
+		return nil, fmt.Errorf("devnet: genesis: %w", err)
+	}
+	raw, err := g.JSON()
+	if err != nil {
+		return nil, fmt.Errorf("devnet: genesis: %w", err)
+	}
+	if err := os.WriteFile(path, append(raw, '\n'), 0o644); err != nil {
+		return nil, fmt.Errorf("devnet: write genesis: %w", err)
+	}
+	return g, nil
+}
+
+func freePorts(n int) ([]int, error) {
+	var lns []net.Listener
+	defer func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}()
+	var out []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find a free port: %w", err)
+		}
+		lns = append(lns, l)
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
+	}
+	return out, nil
+}
+
+// Bureau returns the devnet.json entry and client of the bureau of a province.
+func (d *Devnet) Bureau(region string) (Entry, *client.Client, bool) {
+	for _, e := range d.Entries {
+		if e.Role == ledger.RoleBureau && e.Region == region {
+			return e, client.New(e.HTTP, e.Token), true
+		}
+	}
+	return Entry{}, nil, false
+}
+
+// Accepted returns record IDs the workload got accepted at the bureau of region (up to the
+// most recent 1000).
+func (d *Devnet) Accepted(region string) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.accepted[region]...)
+}
+
+// Counts returns how many workload records were acknowledged and refused so far.
+func (d *Devnet) Counts() (sent, refused int64) { return d.sent.Load(), d.refused.Load() }
+
+// RunLoad submits a synthetic workload at rate records per second, each record to the bureau
+// of its region over HTTP, until ctx ends. Transfers the workload generates are applied for at
+// the bureau of the new place.
+func (d *Devnet) RunLoad(ctx context.Context, rate float64, seed uint64) {
+	if rate <= 0 {
+		return
+	}
+	var regions []workload.Region
+	clients := map[string]*client.Client{}
+	for _, r := range workload.DefaultRegions() {
+		if _, c, ok := d.Bureau(r.Province); ok {
+			regions = append(regions, r)
+			clients[r.Province] = c
+		}
+	}
+	if len(regions) == 0 {
+		return
+	}
+	now := civil.DateOfUnixMilli(time.Now().UnixMilli(), 8*3600)
+	start := now.Period()
+	for range 24 { // two years back, so that the months generated stay in the past for hours
+		if start.Month == 1 {
+			start = civil.MustPeriod(start.Year-1, 12)
+		} else {
+			start = civil.MustPeriod(start.Year, start.Month-1)
+		}
+	}
+	gen := workload.New(seed, regions, 4000, start)
+	const tick = 100 * time.Millisecond
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	credit := 0.0
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		credit += rate * tick.Seconds()
+		batches := map[string][]intake.Input{}
+		for credit >= 1 {
+			for _, in := range gen.Next() {
+				if len(in.Region) >= 2 {
+					batches[in.Region[:2]] = append(batches[in.Region[:2]], in)
+				}
+				credit--
+			}
+		}
+		moves := gen.Transfers()
+		for region, recs := range batches {
+			c := clients[region]
+			if c == nil {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer cancel()
+				res, err := c.Submit(rctx, recs)
+				if err != nil {
+					if ctx.Err() == nil {
+						d.log.Warn("devnet workload: submit", "region", region, "err", err)
+					}
+					d.refused.Add(int64(len(recs)))
+					return
+				}
+				d.sent.Add(int64(len(res.Accepted)))
+				d.refused.Add(int64(len(res.Rejected)))
+				d.mu.Lock()
+				for _, a := range res.Accepted {
+					d.accepted[region] = append(d.accepted[region], a.ID)
+				}
+				if n := len(d.accepted[region]); n > 1000 {
+					d.accepted[region] = d.accepted[region][n-1000:]
+				}
+				d.mu.Unlock()
+			}()
+		}
+		for _, m := range moves {
+			c := clients[m.To]
+			if c == nil {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer cancel()
+				if _, err := c.ApplyTransfer(rctx, m.WorkerID, m.From, m.To); err != nil && ctx.Err() == nil {
+					d.log.Info("devnet workload: transfer application", "from", m.From, "to", m.To, "err", err)
+				}
+			}()
+		}
+	}
+}
+
+// PrintSummary writes the nodes' URLs and tokens.
+func (d *Devnet) PrintSummary(w io.Writer) {
+	fmt.Fprintf(w, "jaminan devnet: %d nodes, network %s, data in %s\n", len(d.Entries), Network, d.Dir)
+	// Bureaus first: they are where records go in.
+	var first string
+	for _, role := range []string{ledger.RoleBureau, ledger.RoleMinistry} {
+		for _, e := range d.Entries {
+			if e.Role != role {
+				continue
+			}
+			if first == "" {
+				first = e.HTTP
+			}
+			region := e.Region
+			if region == "" {
+				region = "--"
+			}
+			fmt.Fprintf(w, "  %-12s %-8s region %-2s  %-24s token %s\n", e.Name, e.Role, region, e.HTTP, e.Token)
+		}
+	}
+	fmt.Fprintf(w, "devnet.json: %s\n", filepath.Join(d.Dir, "devnet.json"))
+	if first != "" {
+		fmt.Fprintf(w, "try: curl -s %s/v1/status\n", first)
+	}
+}
+
+// Close stops every node (bureaus first, then the ministry) and removes a temporary directory.
+func (d *Devnet) Close(ctx context.Context) error {
+	var errs []error
+	for i := len(d.Nodes) - 1; i >= 0; i-- {
+		if err := d.Nodes[i].Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop %s: %w", d.Entries[i].Name, err))
+		}
+	}
+	d.Nodes = nil
+	if d.temp {
+		if err := os.RemoveAll(d.Dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

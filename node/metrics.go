@@ -1,0 +1,79 @@
+package node
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// nodeMetrics are the node's own metrics; p2p, consensus and the API register theirs on the
+// same registry.
+type nodeMetrics struct {
+	submitted     prometheus.Counter
+	applied       *prometheus.CounterVec
+	checkpoints   prometheus.Counter
+	blocks        prometheus.Counter
+	publishErrors prometheus.Counter
+	witnesses     prometheus.Counter
+	finalTime     prometheus.Gauge
+	raftState     func() float64
+}
+
+func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
+	m := &nodeMetrics{
+		submitted: prometheus.NewCounter(prometheus.CounterOpts{Name: "jaminan_node_records_submitted_total",
+			Help: "Records acknowledged by this node (durable in its outbox)."}),
+		applied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jaminan_node_records_applied_total",
+			Help: "Records in applied final checkpoints, by receipt code; rate() gives records/s."}, []string{"code"}),
+		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{Name: "jaminan_node_checkpoints_applied_total",
+			Help: "Checkpoints applied by this node."}),
+		blocks: prometheus.NewCounter(prometheus.CounterOpts{Name: "jaminan_node_blocks_produced_total",
+			Help: "Blocks this node produced."}),
+		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "jaminan_node_block_publish_errors_total",
+			Help: "Own blocks whose first gossip failed (peers fetch them by sync)."}),
+		witnesses: prometheus.NewCounter(prometheus.CounterOpts{Name: "jaminan_node_witness_cosignatures_total",
+			Help: "Bureau witness cosignatures received."}),
+		finalTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jaminan_node_last_final_timestamp_seconds",
+			Help: "When the node last learned of a final checkpoint (unix seconds)."}),
+	}
+	gauges := []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jaminan_node_final_seq", Help: "Sequence of the last final checkpoint served."},
+			func() float64 { return float64(n.views.seq()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jaminan_node_lag", Help: "Final checkpoints known to peers and not applied here."},
+			func() float64 {
+				if n.p2p == nil {
+					return 0
+				}
+				return float64(n.p2p.Lag())
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jaminan_node_peers", Help: "Connected peers."},
+			func() float64 {
+				if n.p2p == nil {
+					return 0
+				}
+				return float64(len(n.p2p.Host().Network().Peers()))
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jaminan_node_pending_records", Help: "Acknowledged records not yet final."},
+			func() float64 {
+				if n.prod == nil {
+					return 0
+				}
+				return float64(n.prod.PendingCount())
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jaminan_node_unordered_blocks", Help: "Blocks held that no applied checkpoint orders yet."},
+			func() float64 { return float64(n.chain.PoolSize()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jaminan_node_raft_state", Help: "Raft state of a ministry node: 0 follower, 1 candidate, 2 leader, -1 other or not a ministry node."},
+			func() float64 {
+				if m.raftState == nil {
+					return -1
+				}
+				return m.raftState()
+			}),
+	}
+	for _, c := range append([]prometheus.Collector{m.submitted, m.applied, m.checkpoints, m.blocks, m.publishErrors, m.witnesses, m.finalTime}, gauges...) {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register node metrics: %w", err)
+		}
+	}
+	return m, nil
+}
