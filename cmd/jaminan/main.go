@@ -15,7 +15,10 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"devnet":   {"start a local network of 3 ministry and 4 bureau nodes (not built yet)", runDevnet},
+	"devnet":   {"start a local network of 3 ministry and 4 bureau nodes with a synthetic workload", runDevnet},
+	"node":     {"run one bureau or ministry node from a configuration file", runNode},
+	"submit":   {"import a CSV or JSON-lines file of records into a node over its HTTP API", runSubmit},
+	"query":    {"ask a node: status, record, proof, account, statement, transfer, compliance, checkpoint", runQuery},
 	"keygen":   {"create a node or party key file, or the network pepper", runKeygen},
 	"genesis":  {"write a network's genesis file from its founding members", runGenesis},
 	"verify":   {"verify a record proof or a worker statement offline against a genesis file", runVerify},
@@ -59,8 +62,4 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\ntry: jaminan devnet")
-}
-
-func runDevnet(args []string, stdout, stderr io.Writer) error {
-	return fmt.Errorf("not built yet — the node, p2p and consensus packages land in later issues; the ledger core is in ./ledger")
 }
