@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/jaminan/jaminan/intake"
@@ -51,15 +50,10 @@ func runSubmit(args []string, stdout, stderr io.Writer) error {
 		inputs, lines = append(inputs, *in), append(lines, line)
 		return nil
 	}
-	switch {
-	case *format == "csv" || (*format == "" && strings.HasSuffix(strings.ToLower(path), ".csv")):
-		err = intake.ReadCSV(f, collect)
-	case *format == "" || *format == "jsonl":
-		err = intake.ReadLines(f, collect)
-	default:
-		return exitUsage{fmt.Errorf("--format %q: want csv or jsonl", *format)}
-	}
-	if err != nil {
+	if err := readRecords(f, path, *format, collect); err != nil {
+		if u, ok := err.(exitUsage); ok {
+			return u
+		}
 		return fmt.Errorf("read %s: %w", path, err)
 	}
 	ctx := context.Background()

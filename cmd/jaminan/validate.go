@@ -55,15 +55,7 @@ func runValidate(args []string, stdout, stderr io.Writer) error {
 		ok++
 		return nil
 	}
-	switch {
-	case *format == "csv" || (*format == "" && strings.HasSuffix(strings.ToLower(path), ".csv")):
-		err = intake.ReadCSV(f, check)
-	case *format == "" || *format == "jsonl":
-		err = intake.ReadLines(f, check)
-	default:
-		return exitUsage{fmt.Errorf("--format %q: want csv or jsonl", *format)}
-	}
-	if err != nil {
+	if err := readRecords(f, path, *format, check); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%d valid, %d invalid\n", ok, bad)
@@ -71,4 +63,17 @@ func runValidate(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%d invalid records in %s", bad, path)
 	}
 	return nil
+}
+
+// readRecords reads a file of records as CSV or JSON lines: format is "csv", "jsonl", or "" to go
+// by the file name (.csv is CSV, anything else JSON lines). fn gets each record or why a line
+// could not be read.
+func readRecords(r io.Reader, path, format string, fn func(line int, in *intake.Input, err error) error) error {
+	switch {
+	case format == "csv" || (format == "" && strings.HasSuffix(strings.ToLower(path), ".csv")):
+		return intake.ReadCSV(r, fn)
+	case format == "" || format == "jsonl":
+		return intake.ReadLines(r, fn)
+	}
+	return exitUsage{fmt.Errorf("--format %q: want csv or jsonl", format)}
 }
