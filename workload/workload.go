@@ -1,8 +1,10 @@
 // Package workload generates a synthetic but realistic stream of social-insurance records for the
 // devnet and the benchmark: a population of workers with valid resident ID numbers, employers with
-// valid unified social credit codes in each region, monthly contributions in the four schemes at
-// wages around each province's average, employment starts, and now and then a worker who moves
-// to another province and applies for a transfer. The stream is deterministic for a seed.
+// valid unified social credit codes in each region, employment starts, monthly contributions in
+// the four schemes at wages around each province's average, now and then a worker who moves to
+// another province and applies for a transfer, and consents for employers to read a worker's
+// history. The stream is deterministic for a seed. (Corrections need the IDs the ledger gave, so
+// the driver makes them from what it submitted.)
 package workload
 
 import (
@@ -39,12 +41,23 @@ type Worker struct {
 	Employer string
 	Wage     int64
 	Flexible bool
+
+	newJob bool // an employment record is due before the next contribution
 }
 
 // Transfer is a move of a worker between provinces, to be applied for at the new place.
 type Transfer struct {
 	WorkerID string
 	From, To string
+}
+
+// Consent is a worker's consent to an employer reading the worker's history, to be granted at
+// the bureau of the worker's region.
+type Consent struct {
+	WorkerID string
+	Province string // where the worker now works
+	Grantee  string // the employer's USCC
+	Scope    string
 }
 
 // Generator produces the stream.
@@ -56,6 +69,7 @@ type Generator struct {
 	next      int        // next worker of the month
 	month     civil.Period
 	moves     []Transfer
+	consents  []Consent
 }
 
 // New returns a generator of workers workers spread over regions, contributing from month on.
@@ -76,6 +90,7 @@ func New(seed uint64, regions []Region, workers int, month civil.Period) *Genera
 			w.Flexible = true
 		} else {
 			w.Employer = g.employers[ri][g.r.IntN(len(g.employers[ri]))]
+			w.newJob = true
 		}
 		g.workers = append(g.workers, w)
 	}
@@ -124,13 +139,18 @@ func (g *Generator) wage(avg int64) int64 {
 
 var schemes = []string{"pension", "medical", "unemployment", "injury"}
 
-// Next returns the next record: the month's contributions worker by worker (pension, medical,
-// unemployment and injury for employees; pension for individuals), then the next month.
+// Next returns the next records: the month's contributions worker by worker (pension, medical,
+// unemployment and injury for employees; pension for individuals), preceded by an employment
+// record when the worker starts with an employer, then the next month.
 func (g *Generator) Next() []intake.Input {
 	w := &g.workers[g.next]
 	reg := g.regions[w.Region]
 	div := reg.Divisions[0]
 	var out []intake.Input
+	if w.newJob {
+		out = append(out, intake.Input{Type: "employment", WorkerID: w.ID, Hukou: w.Hukou, Employer: w.Employer, Region: div, Start: g.month.FirstDay().String()})
+		w.newJob = false
+	}
 	if w.Flexible {
 		base := reg.AvgWage // an individual declares the average wage, always within the limits
 		out = append(out, intake.Input{Type: "contribution", WorkerID: w.ID, Hukou: w.Hukou, Region: div, Period: g.month.String(), Scheme: "pension", Flexible: true, Base: &base})
@@ -151,6 +171,7 @@ func (g *Generator) Next() []intake.Input {
 
 // monthEnd moves about one worker in 500 to another province: the worker starts with a new
 // employer there (an employment record comes with the next contribution) and a transfer is due.
+// It also makes the month's consents.
 func (g *Generator) monthEnd() {
 	for i := range g.workers {
 		if g.r.IntN(500) != 0 || len(g.regions) < 2 {
@@ -162,9 +183,23 @@ func (g *Generator) monthEnd() {
 		if !w.Flexible {
 			es := g.employers[w.Region]
 			w.Employer = es[g.r.IntN(len(es))]
+			w.newJob = true
 		}
 		g.moves = append(g.moves, Transfer{WorkerID: w.ID, From: from, To: g.regions[w.Region].Province})
 	}
+	// About one employee in 300 a month lets the employer read their history.
+	for i := range g.workers {
+		if w := &g.workers[i]; !w.Flexible && g.r.IntN(300) == 0 {
+			g.consents = append(g.consents, Consent{WorkerID: w.ID, Province: g.regions[w.Region].Province, Grantee: w.Employer, Scope: "history"})
+		}
+	}
+}
+
+// Consents returns and clears the consents generated since the last call.
+func (g *Generator) Consents() []Consent {
+	out := g.consents
+	g.consents = nil
+	return out
 }
 
 // Transfers returns and clears the moves generated since the last call.

@@ -26,22 +26,36 @@ func TestEveryGeneratedRecordIsValid(t *testing.T) {
 		}
 		seen[w.ID] = true
 	}
-	n, schemes, moves := 0, map[string]int{}, 0
+	n, schemes, moves, consents, jobs := 0, map[string]int{}, 0, 0, 0
 	for g.Month().Compare(civil.MustPeriod(2025, 1)) < 0 {
 		for _, in := range g.Next() {
 			if _, err := conv.Body(&in, today); err != nil {
 				t.Fatalf("record %d %+v: %v", n, in, err)
 			}
-			schemes[in.Scheme]++
+			if in.Type == "employment" {
+				jobs++
+			} else {
+				schemes[in.Scheme]++
+			}
 			n++
 		}
 		moves += len(g.Transfers())
+		for _, c := range g.Consents() {
+			if c.Grantee == "" || c.Scope != "history" {
+				t.Fatalf("consent %+v", c)
+			}
+			consents++
+		}
 	}
 	if len(schemes) != 4 || n < 500*24*3 {
 		t.Fatalf("%d records, schemes %v", n, schemes)
 	}
-	if moves == 0 {
-		t.Fatal("no worker moved in 24 months")
+	if moves == 0 || consents == 0 {
+		t.Fatalf("in 24 months: %d moves, %d consents", moves, consents)
+	}
+	// Every employee starts with an employment record, and every mover of an employee with another.
+	if jobs < 475 {
+		t.Fatalf("%d employment records for about 475 employees", jobs)
 	}
 }
 

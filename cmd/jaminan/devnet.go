@@ -83,7 +83,8 @@ loop:
 				s := n.Final().Seq
 				lo, hi = min(lo, s), max(hi, s)
 			}
-			fmt.Fprintf(stdout, "final checkpoints %d–%d across nodes; %d records acknowledged (%.0f/s), %d refused\n", lo, hi, sent, rate, refused)
+			corrections, consents := d.Extras()
+			fmt.Fprintf(stdout, "final checkpoints %d–%d across nodes; %d records acknowledged (%.0f/s), %d refused; %d corrections, %d consents\n", lo, hi, sent, rate, refused, corrections, consents)
 		}
 	}
 	<-loadDone

@@ -78,6 +78,10 @@ type Devnet struct {
 	accepted map[string][]string // region → some accepted record IDs (most recent last)
 	sent     atomic.Int64
 	refused  atomic.Int64
+	// Corrections and consents the workload made, accepted by the bureaus.
+	corrections atomic.Int64
+	consents    atomic.Int64
+	contribs    atomic.Int64 // employee contributions acknowledged, to pick every 200th
 }
 
 type member struct {
@@ -301,6 +305,20 @@ func (d *Devnet) Accepted(region string) []string {
 // Counts returns how many workload records were acknowledged and refused so far.
 func (d *Devnet) Counts() (sent, refused int64) { return d.sent.Load(), d.refused.Load() }
 
+// Extras returns how many corrections and consents of the workload the bureaus accepted.
+func (d *Devnet) Extras() (corrections, consents int64) {
+	return d.corrections.Load(), d.consents.Load()
+}
+
+// correctionOf is a wrong_amount correction of the accepted contribution id: the same month at
+// a wage 100 yuan higher.
+func correctionOf(id string, in intake.Input) *intake.Input {
+	repl := in
+	wage := *in.Wage + 10000
+	repl.Wage, repl.EmployeeAmount, repl.EmployerAmount = &wage, nil, nil
+	return &intake.Input{Type: "correction", Target: id, Reason: "wrong_amount", Record: &repl}
+}
+
 // RunLoad submits a synthetic workload at rate records per second, each record to the bureau
 // of its region over HTTP, until ctx ends. Transfers the workload generates are applied for at
 // the bureau of the new place.
@@ -373,13 +391,44 @@ func (d *Devnet) RunLoad(ctx context.Context, rate float64, seed uint64) {
 				d.sent.Add(int64(len(res.Accepted)))
 				d.refused.Add(int64(len(res.Rejected)))
 				d.mu.Lock()
+				var fix *intake.Input
 				for _, a := range res.Accepted {
 					d.accepted[region] = append(d.accepted[region], a.ID)
+					// About one employee contribution in 200 turns out to have the wrong wage
+					// and is corrected by its bureau; the original stays in history.
+					if in := recs[a.Index]; in.Type == "contribution" && in.Wage != nil && d.contribs.Add(1)%200 == 0 && fix == nil {
+						fix = correctionOf(a.ID, in)
+					}
 				}
 				if n := len(d.accepted[region]); n > 1000 {
 					d.accepted[region] = d.accepted[region][n-1000:]
 				}
 				d.mu.Unlock()
+				if fix != nil {
+					if res, err := c.Submit(rctx, []intake.Input{*fix}); err == nil && len(res.Accepted) == 1 {
+						d.corrections.Add(1)
+					} else if ctx.Err() == nil {
+						d.log.Info("devnet workload: correction", "region", region, "err", err)
+					}
+				}
+			}()
+		}
+		for _, cs := range gen.Consents() {
+			c := clients[cs.Province]
+			if c == nil {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer cancel()
+				body := map[string]string{"grantee": cs.Grantee, "scope": cs.Scope}
+				if err := c.Post(rctx, "/v1/workers/"+cs.WorkerID+"/consents", body, nil); err == nil {
+					d.consents.Add(1)
+				} else if ctx.Err() == nil {
+					d.log.Info("devnet workload: consent", "region", cs.Province, "err", err)
+				}
 			}()
 		}
 		for _, m := range moves {

@@ -137,4 +137,12 @@ func TestDevnetAcceptance(t *testing.T) {
 	if sent == 0 {
 		t.Error("the workload got nothing acknowledged")
 	}
+	// The workload also corrects a contribution now and then (every 200th employee contribution).
+	deadline := time.Now().Add(30 * time.Second)
+	for c, _ := d.Extras(); c == 0; c, _ = d.Extras() {
+		if time.Now().After(deadline) {
+			t.Fatal("no correction of the workload was accepted within 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
