@@ -534,3 +534,21 @@ func TestEvents(t *testing.T) {
 	r.Header.Set("Last-Event-ID", "abc")
 	wantError(t, h.do(r), 400, CodeBadRequest, "Last-Event-ID")
 }
+
+func TestEvidenceList(t *testing.T) {
+	h := newHarness(t)
+	var out struct {
+		Evidence []evidenceJSON `json:"evidence"`
+	}
+	h.anon("GET", "/v1/evidence", nil).json(t, &out)
+	if len(out.Evidence) != 0 {
+		t.Fatalf("evidence on a fresh node: %+v", out)
+	}
+	e := Evidence{ID: ledger.Hash{1}, Kind: "double_block", Offender: h.mem.Signer().ID(), Encoded: []byte{1, 0xa0}}
+	h.mem.AddEvidence(e)
+	h.anon("GET", "/v1/evidence", nil).json(t, &out)
+	if len(out.Evidence) != 1 || out.Evidence[0].ID != e.ID || out.Evidence[0].Kind != e.Kind || out.Evidence[0].Offender != e.Offender ||
+		out.Evidence[0].Encoded != base64.StdEncoding.EncodeToString(e.Encoded) {
+		t.Fatalf("evidence %+v", out)
+	}
+}

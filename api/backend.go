@@ -61,6 +61,19 @@ type Backend interface {
 	// WaitFinal blocks until a checkpoint after seq is final and returns the last final
 	// sequence number, or ctx's error.
 	WaitFinal(ctx context.Context, after uint64) (uint64, error)
+
+	// Evidence returns the misbehaviour this node has proof of: a ministry key that signed two
+	// results at one sequence or a root the majority did not certify, a producer that signed
+	// two blocks at one height. Each item is self-contained: anyone can check it offline.
+	Evidence() []Evidence
+}
+
+// Evidence is one proof of a member's misbehaviour (consensus.Evidence, encoded).
+type Evidence struct {
+	ID       ledger.Hash
+	Kind     string
+	Offender ledger.KeyID
+	Encoded  []byte // consensus.Evidence.Encode: version byte and canonical CBOR
 }
 
 // View reads the ledger at one final checkpoint: the state through ledger.StateReader (so that

@@ -461,3 +461,23 @@ func dateString(v uint32) *string {
 	s := d.String()
 	return &s
 }
+
+type evidenceJSON struct {
+	ID       ledger.Hash  `json:"id"`
+	Kind     string       `json:"kind"`
+	Offender ledger.KeyID `json:"offender"`
+	Encoded  string       `json:"encoded"` // base64 of the evidence's encoding
+}
+
+// handleEvidence lists the misbehaviour this node holds proof of. It is public: evidence names
+// member keys, never workers, and the network's members and auditors should all see it.
+func (a *API) handleEvidence(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	out := struct {
+		Evidence []evidenceJSON `json:"evidence"`
+	}{Evidence: []evidenceJSON{}}
+	for _, e := range a.b.Evidence() {
+		out.Evidence = append(out.Evidence, evidenceJSON{ID: e.ID, Kind: e.Kind, Offender: e.Offender, Encoded: base64.StdEncoding.EncodeToString(e.Encoded)})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}

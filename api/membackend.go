@@ -40,6 +40,7 @@ type MemBackend struct {
 	self     ledger.Member
 
 	mu       sync.RWMutex
+	evidence []Evidence
 	st       *ledger.MemState
 	tip      *ledger.BlockHeader
 	cps      []memCheckpoint // index seq-1
@@ -587,4 +588,18 @@ func monthLess(a, b EmployerMonth) bool {
 		return c < 0
 	}
 	return a.Period < b.Period
+}
+
+// Evidence implements Backend.
+func (m *MemBackend) Evidence() []Evidence {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return append([]Evidence(nil), m.evidence...)
+}
+
+// AddEvidence records a proof of misbehaviour, as the node's consensus and network layers do.
+func (m *MemBackend) AddEvidence(e Evidence) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.evidence = append(m.evidence, e)
 }

@@ -186,6 +186,7 @@ func (a *API) routes() {
 		{"GET", "/v1/checkpoints/{seq}", public, 0, a.handleCheckpoint},
 		{"GET", "/v1/blocks/{hash}", signedIn, 0, a.handleBlock},
 		{"GET", "/v1/events", public, 0, a.handleEvents},
+		{"GET", "/v1/evidence", public, 0, a.handleEvidence},
 	}
 	byPattern := map[string][]route{}
 	var order []string

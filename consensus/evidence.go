@@ -267,6 +267,15 @@ func newDoubleBlock(a, b SignedHeader) *Evidence {
 	return &Evidence{Kind: EvidenceDoubleBlock, Blocks: []SignedHeader{a, b}}
 }
 
+// NewDoubleBlockEvidence builds the evidence of a producer that signed two different blocks at
+// one height, as the network layer detects it; nil if the blocks do not show that.
+func NewDoubleBlockEvidence(a, b *ledger.Block) *Evidence {
+	if a == nil || b == nil || a.Header.Producer != b.Header.Producer || a.Header.Height != b.Header.Height || a.Hash() == b.Hash() {
+		return nil
+	}
+	return newDoubleBlock(SignedHeader{Header: a.Header, Sig: a.Sig}, SignedHeader{Header: b.Header, Sig: b.Sig})
+}
+
 // maxEvidence bounds the evidence a node keeps in memory.
 const maxEvidence = 1024
 

@@ -1,9 +1,11 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -329,4 +331,26 @@ func (v *view) EmployerMonths(employer string, after api.EmployerMonth, limit in
 		out[i] = api.EmployerMonth{Worker: m.Worker, Period: m.Period, Through: m.Through, Record: m.Record}
 	}
 	return out, nil
+}
+
+// Evidence implements api.Backend: what the network layer proved (double blocks) and, on a
+// ministry node, what consensus proved (double votes, roots the majority did not certify),
+// each item once, in ID order.
+func (b backend) Evidence() []api.Evidence {
+	all := b.n.evidence.List()
+	if m := b.n.ministry.Load(); m != nil {
+		all = append(all, m.EvidenceList()...)
+	}
+	seen := map[ledger.Hash]bool{}
+	var out []api.Evidence
+	for _, e := range all {
+		id := e.ID()
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		out = append(out, api.Evidence{ID: id, Kind: e.Kind.String(), Offender: e.Offender(), Encoded: e.Encode()})
+	}
+	slices.SortFunc(out, func(x, y api.Evidence) int { return bytes.Compare(x.ID[:], y.ID[:]) })
+	return out
 }

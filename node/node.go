@@ -59,6 +59,7 @@ type Node struct {
 	prod     *producer
 	p2p      *p2p.Node
 	ministry atomic.Pointer[consensus.Ministry]
+	evidence *consensus.EvidenceLog // what the network layer proved; the ministry keeps its own
 	witness  *consensus.Witness
 	http     *http.Server
 	httpAddr string
@@ -79,7 +80,7 @@ func Start(cfg Config, opts Options) (_ *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	n := &Node{cfg: cfg, clock: opts.Clock, log: opts.Logger}
+	n := &Node{cfg: cfg, clock: opts.Clock, log: opts.Logger, evidence: consensus.NewEvidenceLog(nil)}
 	if n.clock == nil {
 		n.clock = time.Now
 	}
@@ -200,6 +201,14 @@ func (n *Node) ministrySet(uint64) ([]ledger.KeyID, error) {
 	return ledger.MinistrySet(n.st, meta.Time)
 }
 
+// recordEvidence keeps what the network layer proved against a producer, for the API.
+func (n *Node) recordEvidence(e p2p.Evidence) {
+	n.log.Error("producer misbehaviour", "kind", e.Kind, "producer", e.Producer.Short(), "height", e.Height, "from", e.From)
+	if ev := consensus.NewDoubleBlockEvidence(e.Held, e.New); ev != nil {
+		n.evidence.Add(ev)
+	}
+}
+
 func (n *Node) startNetwork() error {
 	cfg := p2p.DefaultConfig()
 	cfg.Network = n.genesis.Network
@@ -209,9 +218,7 @@ func (n *Node) startNetwork() error {
 	cfg.Logger = n.log.With("component", "p2p")
 	cfg.Registerer = n.reg
 	cfg.AntiEntropy = n.cfg.SyncInterval.Duration
-	cfg.OnEvidence = func(e p2p.Evidence) {
-		n.log.Error("producer misbehaviour", "kind", e.Kind, "producer", e.Producer.Short(), "height", e.Height, "from", e.From)
-	}
+	cfg.OnEvidence = n.recordEvidence
 	for _, l := range n.cfg.Listen {
 		a, err := ma.NewMultiaddr(l)
 		if err != nil {

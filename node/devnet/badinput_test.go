@@ -99,10 +99,19 @@ func TestNodeAPIRefusesBadInput(t *testing.T) {
 			t.Errorf("%s: status %d without a JSON error: %.200s", c.name, resp.StatusCode, body)
 		}
 	}
-	// Still serving.
+	// Still serving; and a real node lists evidence (none on an honest network).
 	resp, err := hc.Get(bureau.HTTP + "/v1/status")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("status after bad input: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	resp, err = hc.Get(bureau.HTTP + "/v1/evidence")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != `{"evidence":[]}` {
+		t.Fatalf("evidence: %d %s", resp.StatusCode, body)
+	}
 }
