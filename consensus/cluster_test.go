@@ -32,6 +32,7 @@ func envInt(name string, def int) int {
 
 type cnode struct {
 	i      int
+	joiner bool // started without bootstrapping: waits to be added as a voter
 	signer *ledger.Signer
 	dir    string
 	state  *MemState // survives restarts, like the node's badger store
@@ -140,7 +141,11 @@ func (c *cluster) start(i int) {
 	}
 	n.host = h
 	c.mu.Unlock()
-	m, err := NewMinistry(MinistryConfig{Genesis: c.net.Genesis, Host: h, Signer: n.signer, Dir: n.dir, Voters: c.voters(),
+	voters := c.voters()
+	if n.joiner {
+		voters = nil
+	}
+	m, err := NewMinistry(MinistryConfig{Genesis: c.net.Genesis, Host: h, Signer: n.signer, Dir: n.dir, Voters: voters,
 		State: n.state, Blocks: c.blocks, Publisher: c.bus, Logger: testLogger(t).With("m", i), Timings: c.timings,
 		CutInterval: c.cut, voteHook: c.hooks[i]})
 	if err != nil {
