@@ -552,3 +552,15 @@ func TestEvidenceList(t *testing.T) {
 		t.Fatalf("evidence %+v", out)
 	}
 }
+
+func TestAdminCommands(t *testing.T) {
+	h := newHarness(t)
+	peer := h.mem.Signer().ID().String()
+	// The in-memory backend is not a ministry node: a well-formed command gets 409.
+	wantError(t, h.operator("POST", "/v1/admin", []byte(`{"action":"add-voter","peer":"`+peer+`"}`)), 409, CodeConflict, "")
+	wantError(t, h.operator("POST", "/v1/admin", []byte(`{"action":"transfer-leadership"}`)), 409, CodeConflict, "")
+	wantError(t, h.operator("POST", "/v1/admin", []byte(`{"action":"promote"}`)), 400, CodeBadRequest, "action")
+	wantError(t, h.operator("POST", "/v1/admin", []byte(`{"action":"add-voter","peer":"nobody"}`)), 400, CodeBadRequest, "peer")
+	wantError(t, h.operator("POST", "/v1/admin", []byte(`{"action":"add-voter"}`)), 400, CodeBadRequest, "peer")
+	wantError(t, h.anon("POST", "/v1/admin", []byte(`{"action":"transfer-leadership"}`)), 401, CodeUnauthorized, "")
+}

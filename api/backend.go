@@ -66,7 +66,20 @@ type Backend interface {
 	// results at one sequence or a root the majority did not certify, a producer that signed
 	// two blocks at one height. Each item is self-contained: anyone can check it offline.
 	Evidence() []Evidence
+
+	// Admin carries out an operator's membership or leadership command on a ministry node:
+	// "add-voter" and "remove-voter" (peer the member's key ID; adding needs the gov.member
+	// record already applied), "transfer-leadership" (peer "" for the most up-to-date
+	// follower). It returns ErrNotMinistry on other nodes and ErrNotLeader (with the leader's
+	// ID in the message, when known) on a follower.
+	Admin(ctx context.Context, action string, peer ledger.KeyID) error
 }
+
+// Errors of Admin.
+var (
+	ErrNotMinistry = errors.New("not a ministry node")
+	ErrNotLeader   = errors.New("not the raft leader")
+)
 
 // Evidence is one proof of a member's misbehaviour (consensus.Evidence, encoded).
 type Evidence struct {

@@ -19,6 +19,8 @@ const (
 	CodeUnsupportedType  = "unsupported_media_type"
 	CodeUnavailable      = "unavailable"
 	CodeInternal         = "internal"
+	CodeConflict         = "conflict" // the command needs another node (the leader, a ministry node)
+	CodeRefused          = "refused"  // the command was understood and refused
 )
 
 // httpError is an error with the status and body a handler answers with.

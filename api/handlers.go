@@ -481,3 +481,41 @@ func (a *API) handleEvidence(w http.ResponseWriter, r *http.Request, _ *principa
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
+
+type adminRequest struct {
+	Action string `json:"action"`
+	Peer   string `json:"peer,omitempty"`
+}
+
+// handleAdmin runs an operator's membership or leadership command on a ministry node.
+func (a *API) handleAdmin(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if !p.operator {
+		return forbidden("only the operator runs admin commands")
+	}
+	var req adminRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	var id ledger.KeyID
+	switch req.Action {
+	case "add-voter", "remove-voter", "transfer-leadership":
+	default:
+		return badField("action", "want add-voter, remove-voter or transfer-leadership")
+	}
+	if req.Peer != "" || req.Action != "transfer-leadership" {
+		var err error
+		if id, err = ledger.ParseKeyID(req.Peer); err != nil {
+			return badField("peer", "want a member's key ID (12D3KooW…)")
+		}
+	}
+	switch err := a.b.Admin(r.Context(), req.Action, id); {
+	case errors.Is(err, ErrNotMinistry):
+		return errorf(http.StatusConflict, CodeConflict, "%v", err)
+	case errors.Is(err, ErrNotLeader):
+		return errorf(http.StatusConflict, CodeConflict, "%v", err)
+	case err != nil:
+		return errorf(http.StatusUnprocessableEntity, CodeRefused, "%v", err)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"action": req.Action, "result": "done"})
+	return nil
+}

@@ -603,3 +603,8 @@ func (m *MemBackend) AddEvidence(e Evidence) {
 	defer m.mu.Unlock()
 	m.evidence = append(m.evidence, e)
 }
+
+// Admin implements Backend: the in-memory backend runs no Raft group.
+func (m *MemBackend) Admin(ctx context.Context, action string, peer ledger.KeyID) error {
+	return fmt.Errorf("%s: %w", action, ErrNotMinistry)
+}

@@ -187,6 +187,7 @@ func (a *API) routes() {
 		{"GET", "/v1/blocks/{hash}", signedIn, 0, a.handleBlock},
 		{"GET", "/v1/events", public, 0, a.handleEvents},
 		{"GET", "/v1/evidence", public, 0, a.handleEvidence},
+		{"POST", "/v1/admin", signedIn, body, a.handleAdmin},
 	}
 	byPattern := map[string][]route{}
 	var order []string

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jaminan/jaminan/consensus"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -353,4 +355,28 @@ func (b backend) Evidence() []api.Evidence {
 	}
 	slices.SortFunc(out, func(x, y api.Evidence) int { return bytes.Compare(x.ID[:], y.ID[:]) })
 	return out
+}
+
+// Admin implements api.Backend on a ministry node through its Raft orderer.
+func (b backend) Admin(ctx context.Context, action string, id ledger.KeyID) error {
+	m := b.n.ministry.Load()
+	if m == nil {
+		return fmt.Errorf("%s: %w", action, api.ErrNotMinistry)
+	}
+	o := m.Orderer
+	var err error
+	switch action {
+	case "add-voter":
+		err = o.AddVoter(ctx, peer.ID(id))
+	case "remove-voter":
+		err = o.RemoveVoter(ctx, peer.ID(id))
+	case "transfer-leadership":
+		err = o.TransferLeadership(ctx, peer.ID(id))
+	default:
+		return fmt.Errorf("unknown admin action %q", action)
+	}
+	if errors.Is(err, consensus.ErrNotLeader) {
+		return fmt.Errorf("%s: %w; the leader is %s", action, api.ErrNotLeader, o.Leader())
+	}
+	return err
 }

@@ -209,3 +209,15 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("mixed file: %d %q", code, stdout)
 	}
 }
+
+func TestAdminUsage(t *testing.T) {
+	for _, args := range [][]string{{"admin"}, {"admin", "add-voter"}, {"admin", "promote", "x"}, {"admin", "transfer-leadership", "a", "b"}} {
+		if code, _, stderr := runCLI(t, args...); code != 2 || !strings.Contains(stderr, "usage: jaminan admin") {
+			t.Errorf("%v: exit %d %q", args, code, stderr)
+		}
+	}
+	// A node that is not there: a clear error, exit 1.
+	if code, _, stderr := runCLI(t, "admin", "--node", "http://127.0.0.1:1", "--token", "x", "transfer-leadership"); code != 1 || !strings.Contains(stderr, "transfer-leadership") {
+		t.Errorf("unreachable node: exit %d %q", code, stderr)
+	}
+}

@@ -19,6 +19,7 @@ var commands = map[string]command{
 	"node":     {"run one bureau or ministry node from a configuration file", runNode},
 	"submit":   {"import a CSV or JSON-lines file of records into a node over its HTTP API", runSubmit},
 	"query":    {"ask a node: status, record, proof, account, statement, transfer, compliance, checkpoint", runQuery},
+	"admin":    {"ministry Raft membership and leadership: add-voter, remove-voter, transfer-leadership", runAdmin},
 	"keygen":   {"create a node or party key file, or the network pepper", runKeygen},
 	"genesis":  {"write a network's genesis file from its founding members", runGenesis},
 	"verify":   {"verify a record proof or a worker statement offline against a genesis file", runVerify},
