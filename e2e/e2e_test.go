@@ -88,11 +88,15 @@ func TestEndToEnd(t *testing.T) {
 	if worker.ID == "" {
 		t.Fatal("no employee in the synthetic population")
 	}
-	var contribs []intake.Input
+	var contribs, jobs []intake.Input // the worker's contributions, and employment records
 	for gen.Month().Int() <= civil.MustPeriod(2025, 12).Int() {
 		for _, in := range gen.Next() {
-			if in.WorkerID == worker.ID {
+			switch {
+			case in.WorkerID != worker.ID:
+			case in.Type == "contribution":
 				contribs = append(contribs, in)
+			default:
+				jobs = append(jobs, in)
 			}
 		}
 	}
@@ -192,6 +196,9 @@ func TestEndToEnd(t *testing.T) {
 	// 1. A contribution submitted at bureau 44 is final and queryable at bureau 51, with a proof
 	// that `jaminan verify` accepts offline.
 	started := time.Now()
+	if jres, err := op("bureau-44").Submit(ctx, jobs); err != nil || len(jres.Accepted) != len(jobs) {
+		t.Fatalf("submit employment: %v %+v", err, jres.Rejected)
+	}
 	res, err := op("bureau-44").Submit(ctx, contribs)
 	if err != nil || len(res.Accepted) != len(contribs) {
 		t.Fatalf("submit contributions: %v %+v", err, res.Rejected)
