@@ -41,13 +41,25 @@ func run(t *testing.T, bin string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
+// usedPorts are the ports freePort handed out: the kernel may give a just-closed port again, and
+// two nodes told to listen on one port make one of them answer the other's protocol.
+var usedPorts = map[int]bool{}
+
 func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !usedPorts[port] {
+			usedPorts[port] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no distinct free port in 100 tries")
+	return 0
 }
 
 func wait(t *testing.T, what string, within time.Duration, f func() (bool, error)) {
