@@ -13,6 +13,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/jaminan/jaminan/ledger"
+	"github.com/jaminan/jaminan/store/internal/badgerfix"
 )
 
 var (
@@ -86,6 +87,13 @@ func Open(dir string, opts Options) (*Store, error) {
 	if !opts.InMemory {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("open store %s: %w", dir, err)
+		}
+		removed, err := badgerfix.RemoveEmptyMemtables(dir)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", dir, err)
+		}
+		if len(removed) > 0 {
+			log.Warn("removed empty memtable logs a crash left", "files", removed)
 		}
 		if opts.Verify != VerifyNone {
 			if err := preflight(dir, opts); err != nil {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/hashicorp/raft"
+
+	"github.com/jaminan/jaminan/store/internal/badgerfix"
 )
 
 // Key layout: one prefix byte, then for log entries the big-endian index so
@@ -77,6 +79,13 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		o(&cfg)
 	}
 	logger := cfg.logger.With("component", "raftlog")
+	removed, err := badgerfix.RemoveEmptyMemtables(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open raft log database %s: %w", dir, err)
+	}
+	if len(removed) > 0 {
+		logger.Warn("removed empty memtable logs a crash left", "files", removed)
+	}
 	db, err := badger.Open(badgerOptions(dir, logger))
 	if err != nil {
 		return nil, fmt.Errorf("open raft log database %s: %w", dir, err)
