@@ -66,7 +66,10 @@ func TestSyncServerClosesBadStreams(t *testing.T) {
 			t.Errorf("%s: server answered %d bytes (reset %v), want a reset stream", c.name, len(got), reset)
 		}
 		want += c.points
-		// Penalties decay (half-life minutes), so the sum is only ever a little below want.
+		// The client may see the reset before the server has booked the penalty, so wait for it
+		// (bounded). Penalties decay (half-life minutes), so the sum is only ever a little below
+		// want.
+		poll(5*time.Second, func() bool { return srv.Penalty(bad.ID()) >= want*0.99 })
 		if p := srv.Penalty(bad.ID()); p < want*0.99 || p > want {
 			t.Errorf("%s: penalty %.2f, want %.2f", c.name, p, want)
 		}
