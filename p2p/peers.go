@@ -31,7 +31,15 @@ type staticPeer struct {
 	next        time.Time
 	dialing     bool
 	connectedAt time.Time
+	offTopic    time.Time // since when the peer is connected but not on the blocks topic
 }
+
+// offTopicGrace is how long a connected static peer may stay off the blocks topic before its
+// connections are closed and redialled. Two nodes that dial each other at once end up with two
+// connections; when the one carrying gossipsub's stream is closed as a duplicate, gossipsub
+// drops the peer and does not reopen a stream on the connection that remains, so the two would
+// exchange blocks only through sync. A fresh connection gets a fresh stream.
+const offTopicGrace = 5 * time.Second
 
 // stableAfter is how long a connection must have lasted for its loss to reset the backoff; a
 // connection the other side drops at once (it gates us) keeps backing off.
@@ -129,12 +137,34 @@ func (d *dialer) run(ctx context.Context, sub event.Subscription) {
 func (d *dialer) dialDue(ctx context.Context) time.Duration {
 	now := time.Now()
 	wait := d.n.cfg.ReconnectMax
+	onTopic := map[peer.ID]bool{}
+	for _, p := range d.n.TopicPeers() {
+		onTopic[p] = true
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for id, sp := range d.peers {
 		if d.n.host.Network().Connectedness(id) == network.Connected {
+			switch {
+			case onTopic[id]:
+				sp.offTopic = time.Time{}
+			case sp.offTopic.IsZero():
+				sp.offTopic = now
+				wait = min(wait, offTopicGrace)
+			case now.Sub(sp.offTopic) >= offTopicGrace:
+				sp.offTopic = time.Time{}
+				d.n.log.Info("static peer connected but off the gossip topic; reconnecting", "peer", id)
+				d.n.wg.Add(1)
+				go func() {
+					defer d.n.wg.Done()
+					_ = d.n.host.Network().ClosePeer(id) // the disconnect event redials it
+				}()
+			default:
+				wait = min(wait, offTopicGrace-now.Sub(sp.offTopic))
+			}
 			continue
 		}
+		sp.offTopic = time.Time{}
 		if sp.dialing {
 			continue
 		}
