@@ -2,7 +2,6 @@ package devnet
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -16,17 +15,7 @@ import (
 // the leader hands leadership over (followers answer 409 naming the leader), a key the ledger
 // has not admitted cannot be added as a voter, and a bureau is not a ministry node.
 func TestAdminCommands(t *testing.T) {
-	d, err := Start(Options{Dir: t.TempDir(), Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := d.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
+	d := startDevnet(t)
 	hc := &http.Client{Timeout: 20 * time.Second}
 	post := func(e Entry, body string) (int, string) {
 		req, _ := http.NewRequest("POST", e.HTTP+"/v1/admin", strings.NewReader(body))

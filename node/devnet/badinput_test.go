@@ -15,17 +15,7 @@ import (
 // bodies, invalid IDs, unknown records, bad signatures and unknown routes each get a 4xx JSON
 // error, never a 5xx; and the node still serves afterwards.
 func TestNodeAPIRefusesBadInput(t *testing.T) {
-	d, err := Start(Options{Dir: t.TempDir(), Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := d.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
+	d := startDevnet(t)
 	var bureau Entry
 	for _, e := range d.Entries {
 		if e.Region == "44" {

@@ -353,6 +353,20 @@ func (d *Devnet) RunLoad(ctx context.Context, rate float64, seed uint64) {
 	credit := 0.0
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// async calls f with the bureau's client in the background, with a 30 s deadline; a region
+	// without a bureau is skipped. RunLoad waits for every call before it returns.
+	async := func(c *client.Client, f func(context.Context, *client.Client)) {
+		if c == nil {
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			f(rctx, c)
+		}()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -371,15 +385,7 @@ func (d *Devnet) RunLoad(ctx context.Context, rate float64, seed uint64) {
 		}
 		moves := gen.Transfers()
 		for region, recs := range batches {
-			c := clients[region]
-			if c == nil {
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				defer cancel()
+			async(clients[region], func(rctx context.Context, c *client.Client) {
 				res, err := c.Submit(rctx, recs)
 				if err != nil {
 					if ctx.Err() == nil {
@@ -411,40 +417,24 @@ func (d *Devnet) RunLoad(ctx context.Context, rate float64, seed uint64) {
 						d.log.Info("devnet workload: correction", "region", region, "err", err)
 					}
 				}
-			}()
+			})
 		}
 		for _, cs := range gen.Consents() {
-			c := clients[cs.Province]
-			if c == nil {
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				defer cancel()
+			async(clients[cs.Province], func(rctx context.Context, c *client.Client) {
 				body := map[string]string{"grantee": cs.Grantee, "scope": cs.Scope}
 				if err := c.Post(rctx, "/v1/workers/"+cs.WorkerID+"/consents", body, nil); err == nil {
 					d.consents.Add(1)
 				} else if ctx.Err() == nil {
 					d.log.Info("devnet workload: consent", "region", cs.Province, "err", err)
 				}
-			}()
+			})
 		}
 		for _, m := range moves {
-			c := clients[m.To]
-			if c == nil {
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				defer cancel()
+			async(clients[m.To], func(rctx context.Context, c *client.Client) {
 				if _, err := c.ApplyTransfer(rctx, m.WorkerID, m.From, m.To); err != nil && ctx.Err() == nil {
 					d.log.Info("devnet workload: transfer application", "from", m.From, "to", m.To, "err", err)
 				}
-			}()
+			})
 		}
 	}
 }

@@ -13,6 +13,23 @@ import (
 	"github.com/jaminan/jaminan/node/client"
 )
 
+// startDevnet starts a devnet in a temporary directory, closed when the test ends.
+func startDevnet(t *testing.T) *Devnet {
+	t.Helper()
+	d, err := Start(Options{Dir: t.TempDir(), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := d.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return d
+}
+
 func testLogger(t *testing.T) *slog.Logger {
 	level := slog.LevelError
 	if os.Getenv("JAMINAN_TEST_LOG") != "" {
@@ -26,17 +43,7 @@ func testLogger(t *testing.T) *slog.Logger {
 // queryable on every bureau.
 func TestDevnetAcceptance(t *testing.T) {
 	start := time.Now()
-	d, err := Start(Options{Dir: t.TempDir(), Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := d.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
+	d := startDevnet(t)
 	if len(d.Nodes) != 7 {
 		t.Fatalf("%d nodes, want 7", len(d.Nodes))
 	}
