@@ -246,7 +246,7 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 		unev = rules.NeedsEvidence(int(n), int(th))
 	}
 
-	wkey := keyWorker(k.Worker)
+	wkey := c.keyWorker(k.Worker)
 	w, _ := getObj[workerState](c, wkey)
 	if w.Drawing != 0 {
 		return reject(CodeState, "worker already draws a pension")
@@ -254,7 +254,7 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 	// The worker is rewritten only when its profile or account list changes.
 	wDirty := w.Hukou != k.Hukou || w.Birth != k.Birth || w.Sex != k.Sex
 	w.Hukou, w.Birth, w.Sex = k.Hukou, k.Birth, k.Sex
-	akey := keyAccount(k.Worker, k.Scheme, prov)
+	akey := c.keyAccount(k.Worker, k.Scheme, prov)
 	a, exists := getObj[account](c, akey)
 	if !exists || a.Status != StatusActive {
 		enrol := day
@@ -304,7 +304,7 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 	}
 	tot := c.totals()
 	for p := from; p.Compare(to) <= 0; p = p.Add(1) {
-		mk := keyMonth(k.Worker, k.Scheme, prov, p.Int())
+		mk := c.keyMonth(k.Worker, k.Scheme, prov, p.Int())
 		if _, dup := c.t.get(mk); dup {
 			return reject("C2", "month %s already contributed in %s %s", p, prov, k.Scheme)
 		}
@@ -353,10 +353,23 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 
 // addPool changes a pooled fund by delta (see totals for how the change is kept).
 func (c *ctx) addPool(prov, scheme string, delta int64) {
-	if c.recPools == nil {
-		c.recPools = map[string]int64{}
+	k := poolKey{prov, scheme}
+	for i := range c.recPools {
+		if c.recPools[i].key == k {
+			c.recPools[i].delta += delta
+			return
+		}
 	}
-	c.recPools[string(keyPool(prov, scheme))] += delta
+	c.recPools = append(c.recPools, poolDelta{k, delta})
+}
+
+// poolKey names a pooled fund: a province's fund of one scheme.
+type poolKey struct{ prov, scheme string }
+
+// poolDelta is a record's change to one pooled fund; a record changes one or two.
+type poolDelta struct {
+	key   poolKey
+	delta int64
 }
 
 // creditIA adds one month's IA contribution; a month of a year whose interest is already posted

@@ -26,12 +26,12 @@ func (c *ctx) applyCorrection(id Hash, rec *Record, k *Correction) error {
 	if rs.Author != rec.Author {
 		return reject(CodeRole, "only the target's author may correct it")
 	}
-	if len(rs.Body) == 0 || (rs.Type != TypeContribution && rs.Type != TypeCorrection) {
+	if len(rs.Ref) == 0 || (rs.Type != TypeContribution && rs.Type != TypeCorrection) {
 		return reject(CodeCorrection, "records of type %s cannot be corrected", rs.Type)
 	}
-	var old Contribution
-	if err := decMode.Unmarshal(rs.Body, &old); err != nil {
-		panic("ledger: corrupt stored contribution of " + k.Target.String())
+	old, ok := parseContribRef(rs.Ref)
+	if !ok {
+		panic("ledger: corrupt stored contribution reference of " + k.Target.String())
 	}
 	if err := c.reverseContribution(k.Target, &old); err != nil {
 		return err
@@ -51,14 +51,14 @@ func (c *ctx) applyCorrection(id Hash, rec *Record, k *Correction) error {
 	return c.applyContribution(id, rec, body.(*Contribution))
 }
 
-func (c *ctx) reverseContribution(target Hash, k *Contribution) error {
-	prov := c.province(k.Region)
+func (c *ctx) reverseContribution(target Hash, k *contribRef) error {
+	prov := k.Prov
 	from, _ := civil.PeriodFromInt(k.Period)
 	to := from
 	if k.Through != 0 {
 		to, _ = civil.PeriodFromInt(k.Through)
 	}
-	akey := keyAccount(k.Worker, k.Scheme, prov)
+	akey := c.keyAccount(k.Worker, k.Scheme, prov)
 	a, ok := getObj[account](c, akey)
 	if !ok || a.Status != StatusActive {
 		return reject(CodeCorrection, "the account is no longer active here")
@@ -67,15 +67,15 @@ func (c *ctx) reverseContribution(target Hash, k *Contribution) error {
 		return reject(CodeCorrection, "interest for %d is already posted", from.Year)
 	}
 	tot := c.totals()
-	n := int64(0)
+	pooled := int64(0)
 	for p := from; p.Compare(to) <= 0; p = p.Add(1) {
-		mk := keyMonth(k.Worker, k.Scheme, prov, p.Int())
+		mk := c.keyMonth(k.Worker, k.Scheme, prov, p.Int())
 		m, ok := getObj[month](c, mk)
 		if !ok || m.Record != target {
 			return reject(CodeCorrection, "month %s is not the target's", p)
 		}
 		c.t.del(mk)
-		n++
+		pooled += m.Employer
 		a.Months--
 		a.PFNum -= m.PFNum
 		if m.Unev {
@@ -96,8 +96,8 @@ func (c *ctx) reverseContribution(target Hash, k *Contribution) error {
 			}
 		}
 	}
-	c.addPool(prov, k.Scheme, -k.EmployerAmount*n)
-	tot.PoolIn -= k.EmployerAmount * n
+	c.addPool(prov, k.Scheme, -pooled)
+	tot.PoolIn -= pooled
 	c.put(akey, a)
 	return nil
 }

@@ -15,7 +15,7 @@ type fastObj interface {
 func fastEncode(v fastObj) []byte {
 	n := 96
 	if rs, ok := v.(*recordState); ok {
-		n += len(rs.Body) + len(rs.Author)
+		n += len(rs.Ref) + len(rs.Author)
 	}
 	return v.appendCBOR(make([]byte, 0, n))
 }
@@ -227,13 +227,13 @@ func (w *workerState) readCBOR(r *cborReader) {
 }
 
 func (s *recordState) appendCBOR(b []byte) []byte {
-	b = mapHead(b, true, true, true, true, len(s.Body) != 0, s.Corrected)
+	b = mapHead(b, true, true, true, true, len(s.Ref) != 0, s.Corrected)
 	b = appendHead(appendKey(b, 1), majUint, s.Seq)
 	b = appendText(appendKey(b, 2), s.Code)
 	b = appendText(appendKey(b, 3), string(s.Type))
 	b = appendBytes(appendKey(b, 4), []byte(s.Author))
-	if len(s.Body) != 0 {
-		b = appendBytes(appendKey(b, 5), s.Body)
+	if len(s.Ref) != 0 {
+		b = appendBytes(appendKey(b, 5), s.Ref)
 	}
 	if s.Corrected {
 		b = appendBool(appendKey(b, 6), true)
@@ -254,7 +254,7 @@ func (s *recordState) readCBOR(r *cborReader) {
 		case 4:
 			s.Author = KeyID(r.bytes())
 		case 5:
-			s.Body = append([]byte(nil), r.bytes()...) // the state's buffer is not ours to keep
+			s.Ref = append([]byte(nil), r.bytes()...) // the state's buffer is not ours to keep
 		case 6:
 			s.Corrected = r.bool()
 		default:

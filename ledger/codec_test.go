@@ -62,7 +62,7 @@ func randomFastObjs(r *rand.Rand) []fastObj {
 	for range r.IntN(4) {
 		w.Accounts = append(w.Accounts, accountRef{Scheme: rtext(r), Province: rtext(r)})
 	}
-	rs := &recordState{Seq: uint64(rint(r)), Code: rtext(r), Type: RecordType(rtext(r)), Author: KeyID(rbytes(r)), Body: rbytes(r), Corrected: r.IntN(2) == 0}
+	rs := &recordState{Seq: uint64(rint(r)), Code: rtext(r), Type: RecordType(rtext(r)), Author: KeyID(rbytes(r)), Ref: rbytes(r), Corrected: r.IntN(2) == 0}
 	pb := poolBalance(rint(r))
 	return []fastObj{
 		a, w, rs, &pb,
@@ -94,8 +94,8 @@ func normalise(v fastObj) {
 			x.Accounts = nil
 		}
 	case *recordState:
-		if len(x.Body) == 0 {
-			x.Body = nil
+		if len(x.Ref) == 0 {
+			x.Ref = nil
 		}
 	case *Contribution:
 		if len(x.Evidence) == 0 {

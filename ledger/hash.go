@@ -62,8 +62,22 @@ const (
 	tagSnapshot   = "jaminan/v1/snapshot"
 )
 
-// taggedHash returns SHA-256(tag || 0x00 || parts...).
+// taggedHash returns SHA-256(tag || 0x00 || parts...). Inputs up to a small record's size are
+// gathered on the stack and hashed in one call, which allocates nothing.
 func taggedHash(tag string, parts ...[]byte) Hash {
+	n := len(tag) + 1
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n <= stackHashMax {
+		var buf [stackHashMax]byte
+		b := append(buf[:0], tag...)
+		b = append(b, 0)
+		for _, p := range parts {
+			b = append(b, p...)
+		}
+		return sha256.Sum256(b)
+	}
 	h := sha256.New()
 	h.Write([]byte(tag))
 	h.Write([]byte{0})
@@ -74,6 +88,9 @@ func taggedHash(tag string, parts ...[]byte) Hash {
 	h.Sum(out[:0])
 	return out
 }
+
+// stackHashMax is the largest input hashed from a stack buffer.
+const stackHashMax = 1024
 
 // taggedMessage returns tag || 0x00 || parts..., the exact bytes a signature covers.
 func taggedMessage(tag string, parts ...[]byte) []byte {

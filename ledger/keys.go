@@ -42,6 +42,26 @@ func key(prefix byte, parts ...[]byte) []byte {
 
 func u32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
 
+// arenaKey is key built in the arena a: keys written by Apply live as long as the checkpoint's
+// values, and building them allocates nothing per key.
+func (a *arena) key(prefix byte, parts ...[]byte) []byte {
+	var buf [128]byte
+	k := append(buf[:0], prefix)
+	for _, p := range parts {
+		k = append(k, p...)
+	}
+	return a.copy(k)
+}
+
+func (c *ctx) keyRecord(id Hash) []byte    { return c.t.values.key(pfxRecord, id[:]) }
+func (c *ctx) keyWorker(w WorkerID) []byte { return c.t.values.key(pfxWorker, w[:]) }
+func (c *ctx) keyAccount(w WorkerID, scheme, prov string) []byte {
+	return c.t.values.key(pfxAccount, w[:], []byte{schemeByte(scheme)}, []byte(prov))
+}
+func (c *ctx) keyMonth(w WorkerID, scheme, prov string, p uint32) []byte {
+	return c.t.values.key(pfxMonth, w[:], []byte{schemeByte(scheme)}, []byte(prov), u32(p))
+}
+
 func keyRecord(id Hash) []byte       { return key(pfxRecord, id[:]) }
 func keyTip(p KeyID) []byte          { return key(pfxTip, []byte(p)) }
 func keyWorker(w WorkerID) []byte    { return key(pfxWorker, w[:]) }
@@ -62,6 +82,21 @@ func keyEmployment(employer string, w WorkerID) []byte {
 }
 func keyConsent(w WorkerID, grant Hash) []byte { return key(pfxConsent, w[:], grant[:]) }
 func keyAccess(w WorkerID, id Hash) []byte     { return key(pfxAccess, w[:], id[:]) }
+
+// schemeOfByte inverts schemeByte; "" for an unknown byte.
+func schemeOfByte(b byte) string {
+	switch b {
+	case 'p':
+		return SchemePension
+	case 'm':
+		return SchemeMedical
+	case 'u':
+		return SchemeUnemployment
+	case 'i':
+		return SchemeInjury
+	}
+	return ""
+}
 
 func schemeByte(s string) byte {
 	switch s {

@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -44,6 +46,13 @@ type receiptLeaf struct {
 // LeafBytes returns the bytes a receipt contributes to the receipts root.
 func (r Receipt) LeafBytes() []byte { return fastEncode(&receiptLeaf{r.ID, r.Code}) }
 
+// leafHash is LeafHash(r.LeafBytes()), encoded on the stack when the code is of usual length.
+func (r Receipt) leafHash() Hash {
+	var buf [128]byte
+	l := receiptLeaf{r.ID, r.Code}
+	return LeafHash(l.appendCBOR(buf[:0]))
+}
+
 // ReceiptsRoot returns the Merkle root over receipts in application order.
 func ReceiptsRoot(rs []Receipt) Hash { return MerkleRoot(receiptLeaves(rs)) }
 
@@ -51,7 +60,7 @@ func ReceiptsRoot(rs []Receipt) Hash { return MerkleRoot(receiptLeaves(rs)) }
 func receiptLeaves(rs []Receipt) []Hash {
 	leaves := make([]Hash, len(rs))
 	for i, r := range rs {
-		leaves[i] = LeafHash(r.LeafBytes())
+		leaves[i] = r.leafHash()
 	}
 	return leaves
 }
@@ -145,10 +154,11 @@ type ctx struct {
 
 	scratch  []byte // encoding buffer of put
 	terms    map[termsKey]*terms
-	recTot   totals           // the current record's change to the totals
-	recPools map[string]int64 // the current record's change to pooled funds, by key
-	cpTot    totals           // accepted records' changes in this checkpoint
-	cpPools  map[string]int64
+	recTot   totals      // the current record's change to the totals
+	recPools []poolDelta // the current record's changes to pooled funds
+	refBuf   []byte      // the current record's contribRef
+	cpTot    totals      // accepted records' changes in this checkpoint
+	cpPools  map[poolKey]int64
 }
 
 // Apply applies checkpoint cb, whose blocks are given in the checkpoint's order, to the state st.
@@ -234,15 +244,19 @@ func (c *ctx) flushTables() {
 		t.add(c.cpTot)
 		c.put(keyTotals, t)
 	}
-	keys := make([]string, 0, len(c.cpPools))
-	for k := range c.cpPools {
-		keys = append(keys, k)
+	type pool struct {
+		key   []byte
+		delta int64
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		v, _ := getObj[poolBalance](c, []byte(k))
-		*v += poolBalance(c.cpPools[k])
-		c.put([]byte(k), v)
+	pools := make([]pool, 0, len(c.cpPools))
+	for k, d := range c.cpPools {
+		pools = append(pools, pool{keyPool(k.prov, k.scheme), d})
+	}
+	slices.SortFunc(pools, func(a, b pool) int { return bytes.Compare(a.key, b.key) })
+	for _, p := range pools {
+		v, _ := getObj[poolBalance](c, p.key)
+		*v += poolBalance(p.delta)
+		c.put(p.key, v)
 	}
 	if c.regDirty {
 		c.t.set(keyRegistry, encode(c.registry))
@@ -310,7 +324,7 @@ func (c *ctx) applyBlock(b *Block, receipts []Receipt) []Receipt {
 		}
 		return receipts
 	}
-	if err := b.Verify(c.m.network); err != nil {
+	if err := b.verifyOnce(c.m.network); err != nil {
 		return reject(err.Error())
 	}
 	h := &b.Header
@@ -364,8 +378,43 @@ type recordState struct {
 	Code      string     `cbor:"2,keyasint"`
 	Type      RecordType `cbor:"3,keyasint"`
 	Author    KeyID      `cbor:"4,keyasint"`
-	Body      []byte     `cbor:"5,keyasint,omitempty"` // kept for records a correction may reverse
+	Ref       []byte     `cbor:"5,keyasint,omitempty"` // contribRef, for records a correction may reverse
 	Corrected bool       `cbor:"6,keyasint,omitempty"`
+}
+
+// contribRef is what a correction needs of the contribution it reverses, which is where its
+// months are; the amounts are in the months themselves:
+// worker (32) || scheme byte || len(province) || province || period (4) || through (4, 0: none).
+// It is kept instead of the whole body, a sixth of the size.
+type contribRef struct {
+	Worker          WorkerID
+	Scheme, Prov    string
+	Period, Through uint32
+}
+
+func (c *ctx) contribRefOf(k *Contribution) []byte {
+	prov := c.province(k.Region)
+	b := c.refBuf[:0] // copied when the record state is encoded
+	b = append(b, k.Worker[:]...)
+	b = append(b, schemeByte(k.Scheme), byte(len(prov)))
+	b = append(b, prov...)
+	b = binary.BigEndian.AppendUint32(b, k.Period)
+	c.refBuf = binary.BigEndian.AppendUint32(b, k.Through)
+	return c.refBuf
+}
+
+func parseContribRef(b []byte) (contribRef, bool) {
+	var r contribRef
+	if len(b) < 34 || len(b) != 34+int(b[33])+8 {
+		return r, false
+	}
+	copy(r.Worker[:], b)
+	r.Scheme = schemeOfByte(b[32])
+	n := int(b[33])
+	r.Prov = string(b[34 : 34+n])
+	r.Period = binary.BigEndian.Uint32(b[34+n:])
+	r.Through = binary.BigEndian.Uint32(b[38+n:])
+	return r, r.Scheme != ""
 }
 
 // rejection is a record rejected with a code.
@@ -385,7 +434,7 @@ func (c *ctx) applyRecord(raw []byte) Receipt {
 		return c.finish(id, keyRecord(id), nil, nil, reject(CodeFormat, "%v", err))
 	}
 	id := recordID(&rec, raw)
-	rk := keyRecord(id)
+	rk := c.keyRecord(id)
 	if _, dup := c.t.get(rk); dup {
 		return Receipt{ID: id, Code: CodeDuplicate, Message: "record already applied"}
 	}
@@ -401,15 +450,15 @@ func (c *ctx) finish(id Hash, rk []byte, rec *Record, body Body, err error) Rece
 	r := Receipt{ID: id, Code: CodeOK}
 	if err == nil {
 		c.cpTot.add(c.recTot)
-		for k, v := range c.recPools {
+		for _, d := range c.recPools {
 			if c.cpPools == nil {
-				c.cpPools = map[string]int64{}
+				c.cpPools = map[poolKey]int64{}
 			}
-			c.cpPools[k] += v
+			c.cpPools[d.key] += d.delta
 		}
 	}
 	c.recTot = totals{}
-	clear(c.recPools)
+	c.recPools = c.recPools[:0]
 	if err != nil {
 		c.t.dropRecord()
 		var rj *rejection
@@ -424,9 +473,12 @@ func (c *ctx) finish(id Hash, rk []byte, rec *Record, body Body, err error) Rece
 		if r.Code == CodeOK {
 			switch b := body.(type) {
 			case *Contribution:
-				rs.Body = rec.Body
+				rs.Ref = c.contribRefOf(b)
 			case *Correction:
-				rs.Body = b.Replacement
+				if len(b.Replacement) != 0 {
+					k, _ := DecodeBody(TypeContribution, b.Replacement) // decoded once already
+					rs.Ref = c.contribRefOf(k.(*Contribution))
+				}
 			}
 		}
 	}

@@ -81,3 +81,34 @@ func TestRecordIDShortcutMatches(t *testing.T) {
 		t.Fatal("unsigned shortcut gives another ID")
 	}
 }
+
+// Apply skips the block check only for a value built or verified for its network: a block decoded
+// from bytes, or verified against another network, is checked again.
+func TestApply_VerifiesBlocksNotYetVerified(t *testing.T) {
+	n := newTnet(t)
+	b44 := n.bureau["44"]
+	blk := n.block(b44, n.rec(b44, n.contribution(worker(1), "440300", 202301, 800000)))
+	enc := blk.Encode()
+	enc[len(enc)-1] ^= 1 // the signature's last byte
+	forged, err := DecodeBlock(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := codes(n.apply(forged).Receipts); !slices.Equal(got, []string{CodeBlock}) {
+		t.Fatalf("forged signature: %v", got)
+	}
+	other, err := DecodeBlock(blk.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Verify("another-network"); err == nil {
+		t.Fatal("verified against the wrong network")
+	}
+	other.Sig = append([]byte(nil), enc[len(enc)-len(other.Sig):]...)
+	if err := other.Verify(n.g.Network); err == nil {
+		t.Fatal("verified a forged signature")
+	}
+	if got := codes(n.apply(other).Receipts); !slices.Equal(got, []string{CodeBlock}) {
+		t.Fatalf("forged after a failed check: %v", got)
+	}
+}

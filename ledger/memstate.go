@@ -2,38 +2,38 @@ package ledger
 
 import (
 	"bytes"
+	"fmt"
 	"hash/maphash"
 	"slices"
 )
 
 // MemState is an in-memory StateReader for tests, replay and offline verification.
 //
-// Keys and values live in large byte chunks and are found through an open-addressing table of
-// (hash, entry) pairs, so that a state of millions of keys is a handful of pointer-free
-// allocations: the GC does not trace it and inserts allocate nothing per key. An overwritten or
-// deleted value leaves its old bytes behind until the chunks are compacted (when more than half
-// of their bytes are dead). The hash seed is random per process but changes nothing observable:
-// Keys and Digest sort.
+// Keys and values live in large byte chunks and are found through an open-addressing table whose
+// slots hold the hash and the location of their entry, so that a state of millions of keys is a
+// handful of pointer-free allocations (the GC does not trace it, inserts allocate nothing per key)
+// and a look-up touches the slot and the entry's bytes, nothing between. An overwritten or deleted
+// value leaves its old bytes behind until the chunks are compacted (when more than half of their
+// bytes are dead). The hash seed is random per process but changes nothing observable: Keys and
+// Digest sort.
 type MemState struct {
-	seed    maphash.Seed
-	slots   []memSlot  // power-of-two length; entry+1 (0 = empty)
-	entries []memEntry // in insertion order; deleted ones stay, marked
-	chunks  [][]byte
-	live    int // entries not deleted
-	dead    int // bytes of chunks no entry refers to
-	total   int // bytes in chunks
+	seed   maphash.Seed
+	slots  []memSlot // power-of-two length, at most half full
+	used   int       // slots in use, deleted keys included
+	chunks [][]byte
+	live   int // keys not deleted
+	dead   int // bytes of chunks no entry refers to
+	total  int // bytes in chunks
 }
 
+// memSlot is one table slot: an entry's hash and where its key and value are. keyLen 0 marks an
+// empty slot (state keys are never empty).
 type memSlot struct {
-	hash  uint64
-	entry uint32 // index+1 into entries; 0 marks an empty slot
-}
-
-type memEntry struct {
+	hash    uint64
 	chunk   uint32
 	off     uint32
-	keyLen  uint32
 	valLen  uint32
+	keyLen  uint16
 	deleted bool
 }
 
@@ -42,12 +42,12 @@ const memChunk = 1 << 20
 // NewMemState returns an empty state.
 func NewMemState() *MemState { return &MemState{seed: maphash.MakeSeed()} }
 
-func (s *MemState) key(e *memEntry) []byte {
-	return s.chunks[e.chunk][e.off : e.off+e.keyLen : e.off+e.keyLen]
+func (s *MemState) key(e *memSlot) []byte {
+	return s.chunks[e.chunk][e.off : e.off+uint32(e.keyLen) : e.off+uint32(e.keyLen)]
 }
 
-func (s *MemState) value(e *memEntry) []byte {
-	start := e.off + e.keyLen
+func (s *MemState) value(e *memSlot) []byte {
+	start := e.off + uint32(e.keyLen)
 	return s.chunks[e.chunk][start : start+e.valLen : start+e.valLen]
 }
 
@@ -56,10 +56,10 @@ func (s *MemState) find(key []byte, h uint64) (slot int, found bool) {
 	mask := len(s.slots) - 1
 	for p := int(h) & mask; ; p = (p + 1) & mask {
 		sl := &s.slots[p]
-		if sl.entry == 0 {
+		if sl.keyLen == 0 {
 			return p, false
 		}
-		if sl.hash == h && bytes.Equal(s.key(&s.entries[sl.entry-1]), key) {
+		if sl.hash == h && bytes.Equal(s.key(sl), key) {
 			return p, true
 		}
 	}
@@ -71,18 +71,14 @@ func (s *MemState) Get(key []byte) ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	p, ok := s.find(key, maphash.Bytes(s.seed, key))
-	if !ok {
+	if !ok || s.slots[p].deleted {
 		return nil, false, nil
 	}
-	e := &s.entries[s.slots[p].entry-1]
-	if e.deleted {
-		return nil, false, nil
-	}
-	return s.value(e), true, nil
+	return s.value(&s.slots[p]), true, nil
 }
 
-// store copies key and value into the chunks.
-func (s *MemState) store(key, value []byte) memEntry {
+// store copies key and value into the chunks and returns the slot that locates them.
+func (s *MemState) store(h uint64, key, value []byte) memSlot {
 	n := len(key) + len(value)
 	last := len(s.chunks) - 1
 	if last < 0 || cap(s.chunks[last])-len(s.chunks[last]) < n {
@@ -90,7 +86,7 @@ func (s *MemState) store(key, value []byte) memEntry {
 		last++
 	}
 	c := s.chunks[last]
-	e := memEntry{chunk: uint32(last), off: uint32(len(c)), keyLen: uint32(len(key)), valLen: uint32(len(value))}
+	e := memSlot{hash: h, chunk: uint32(last), off: uint32(len(c)), keyLen: uint16(len(key)), valLen: uint32(len(value))}
 	c = append(c, key...)
 	s.chunks[last] = append(c, value...)
 	s.total += n
@@ -108,34 +104,35 @@ func (s *MemState) Commit(ws []Write) {
 }
 
 func (s *MemState) put(w Write) {
-	if (len(s.entries)+1)*4 > len(s.slots)*3 {
+	if len(w.Key) == 0 || len(w.Key) > 1<<16-1 {
+		panic(fmt.Sprintf("ledger: state key of %d bytes", len(w.Key))) // keys are built by the ledger
+	}
+	if (s.used+1)*2 > len(s.slots) { // at most half full: linear probing stays short
 		s.grow()
 	}
 	h := maphash.Bytes(s.seed, w.Key)
 	p, ok := s.find(w.Key, h)
 	if ok {
-		i := s.slots[p].entry - 1
-		old := s.entries[i]
+		old := &s.slots[p]
 		if !old.deleted {
 			s.live--
 		}
-		s.dead += int(old.keyLen + old.valLen)
+		s.dead += int(old.keyLen) + int(old.valLen)
 		if w.Delete {
 			// Keep the key so the slot stays; only the value goes.
-			e := s.store(w.Key, nil)
-			e.deleted = true
-			s.entries[i] = e
+			*old = s.store(h, w.Key, nil)
+			old.deleted = true
 			return
 		}
-		s.entries[i] = s.store(w.Key, w.Value)
+		*old = s.store(h, w.Key, w.Value)
 		s.live++
 		return
 	}
 	if w.Delete {
 		return
 	}
-	s.entries = append(s.entries, s.store(w.Key, w.Value))
-	s.slots[p] = memSlot{hash: h, entry: uint32(len(s.entries))}
+	s.slots[p] = s.store(h, w.Key, w.Value)
+	s.used++
 	s.live++
 }
 
@@ -145,11 +142,11 @@ func (s *MemState) grow() {
 	s.slots = make([]memSlot, n)
 	mask := n - 1
 	for _, sl := range old {
-		if sl.entry == 0 {
+		if sl.keyLen == 0 {
 			continue
 		}
 		p := int(sl.hash) & mask
-		for s.slots[p].entry != 0 {
+		for s.slots[p].keyLen != 0 {
 			p = (p + 1) & mask
 		}
 		s.slots[p] = sl
@@ -160,9 +157,9 @@ func (s *MemState) grow() {
 func (s *MemState) compact() {
 	old := *s
 	*s = MemState{seed: old.seed}
-	for i := range old.entries {
-		e := &old.entries[i]
-		if !e.deleted {
+	for i := range old.slots {
+		e := &old.slots[i]
+		if e.keyLen != 0 && !e.deleted {
 			s.put(Write{Key: old.key(e), Value: old.value(e)})
 		}
 	}
@@ -174,9 +171,12 @@ func (s *MemState) Len() int { return s.live }
 // Keys returns the keys with prefix, sorted.
 func (s *MemState) Keys(prefix []byte) [][]byte {
 	var out [][]byte
-	for i := range s.entries {
-		e := &s.entries[i]
-		if k := s.key(e); !e.deleted && bytes.HasPrefix(k, prefix) {
+	for i := range s.slots {
+		e := &s.slots[i]
+		if e.keyLen == 0 || e.deleted {
+			continue
+		}
+		if k := s.key(e); bytes.HasPrefix(k, prefix) {
 			out = append(out, k)
 		}
 	}

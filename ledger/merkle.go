@@ -16,6 +16,12 @@ var ErrProof = errors.New("invalid proof")
 
 // LeafHash returns the Merkle leaf hash of data.
 func LeafHash(data []byte) Hash {
+	if len(data) < stackHashMax {
+		var buf [stackHashMax]byte
+		buf[0] = 0
+		n := copy(buf[1:], data)
+		return sha256.Sum256(buf[:1+n])
+	}
 	var out Hash
 	h := sha256.New()
 	h.Write([]byte{0})

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash"
+	"hash/maphash"
 )
 
 // StateReader is what the state machine reads: a key-value store. The badger store and MemState
@@ -78,7 +79,7 @@ type txn struct {
 	base StateReader
 	err  error // first read error; Apply fails with it
 
-	cp    map[string]int // key -> index in cpLog
+	cp    writeIndex // key -> index in cpLog
 	cpLog []Write
 	rec   []Write        // the record's writes, one per key, in first-write order
 	recIx map[string]int // index into rec, built only for records writing many keys
@@ -108,12 +109,76 @@ func (a *arena) copy(b []byte) []byte {
 	return a.chunk[n:len(a.chunk):len(a.chunk)]
 }
 
+// writeIndex finds a checkpoint's writes by key: open addressing over (hash, index) pairs whose
+// keys live in the write log itself, so that indexing a write allocates nothing.
+type writeIndex struct {
+	seed  maphash.Seed
+	slots []indexSlot
+	n     int
+}
+
+func (x *writeIndex) init(hint int) {
+	x.seed = maphash.MakeSeed()
+	size := 64
+	for size*3 < hint*4 {
+		size *= 2
+	}
+	x.slots = make([]indexSlot, size)
+}
+
+func (x *writeIndex) hash(key []byte) uint64 { return maphash.Bytes(x.seed, key) }
+
+// find returns the log index of key, or -1.
+func (x *writeIndex) find(log []Write, key []byte, h uint64) int {
+	mask := len(x.slots) - 1
+	for p := int(h) & mask; ; p = (p + 1) & mask {
+		sl := &x.slots[p]
+		if sl.entry == 0 {
+			return -1
+		}
+		if sl.hash == h && string(log[sl.entry-1].Key) == string(key) {
+			return int(sl.entry - 1)
+		}
+	}
+}
+
+type indexSlot struct {
+	hash  uint64
+	entry uint32 // index into the log + 1; 0 marks an empty slot
+}
+
+// add indexes a key known to be absent.
+func (x *writeIndex) add(h uint64, i int) {
+	if (x.n+1)*4 > len(x.slots)*3 {
+		old := x.slots
+		x.slots = make([]indexSlot, 2*len(old))
+		for _, sl := range old {
+			if sl.entry != 0 {
+				x.put(sl)
+			}
+		}
+	}
+	x.put(indexSlot{hash: h, entry: uint32(i + 1)})
+	x.n++
+}
+
+func (x *writeIndex) put(sl indexSlot) {
+	mask := len(x.slots) - 1
+	p := int(sl.hash) & mask
+	for x.slots[p].entry != 0 {
+		p = (p + 1) & mask
+	}
+	x.slots[p] = sl
+}
+
 // recIndexFrom is the number of record-level writes above which look-ups use a map.
 const recIndexFrom = 16
 
 // newTxn starts a checkpoint; hint is the expected number of keys written.
 func newTxn(base StateReader, hint int) *txn {
-	return &txn{base: base, cp: make(map[string]int, hint), cpLog: make([]Write, 0, hint), dig: sha256.New()}
+	t := &txn{base: base, cpLog: make([]Write, 0, hint), dig: sha256.New()}
+	t.cp.init(hint)
+	return t
 }
 
 // recFind returns the index of key among the record's writes, or -1.
@@ -137,7 +202,7 @@ func (t *txn) get(key []byte) ([]byte, bool) {
 		w := &t.rec[i]
 		return w.Value, !w.Delete
 	}
-	if i, ok := t.cp[string(key)]; ok {
+	if i := t.cp.find(t.cpLog, key, t.cp.hash(key)); i >= 0 {
 		w := &t.cpLog[i]
 		return w.Value, !w.Delete
 	}
@@ -174,10 +239,11 @@ func (t *txn) write(w Write) {
 func (t *txn) commitRecord() {
 	for _, w := range t.rec {
 		t.scratch = writeKV(t.dig, t.scratch, w.Key, w.Value, w.Delete)
-		if i, ok := t.cp[string(w.Key)]; ok {
+		h := t.cp.hash(w.Key)
+		if i := t.cp.find(t.cpLog, w.Key, h); i >= 0 {
 			t.cpLog[i] = w
 		} else {
-			t.cp[string(w.Key)] = len(t.cpLog)
+			t.cp.add(h, len(t.cpLog))
 			t.cpLog = append(t.cpLog, w)
 		}
 	}
