@@ -295,6 +295,7 @@ func (c *ctx) applyGov(body Body) error {
 		}
 		c.params = c.params.With(b.Param)
 		c.terms = nil // the cached contribution terms may have changed
+		c.crRates = nil
 		c.parDirty = true
 	case *GovCalendar:
 		if err := validateCalendar(b.Calendar); err != nil {

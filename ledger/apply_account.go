@@ -391,7 +391,7 @@ func (c *ctx) creditIA(a *account, p civil.Period, amount int64) (int64, error) 
 	}
 	acc := amount
 	for y := p.Year; y <= int(a.InterestYear); y++ {
-		rate, ok := c.params.ForYear(ParamCreditingRate, y)
+		rate, ok := c.creditRate(y)
 		if !ok {
 			continue
 		}
@@ -422,7 +422,7 @@ func sortPending(p []yearAcc) {
 // published, in order (DOMAIN C3). Interest is posted lazily, when the account is next touched.
 func (c *ctx) postInterest(a *account, curYear int) error {
 	for y := int(a.InterestYear) + 1; y < curYear; y++ {
-		rate, ok := c.params.ForYear(ParamCreditingRate, y)
+		rate, ok := c.creditRate(y)
 		if !ok {
 			break
 		}
@@ -451,4 +451,40 @@ func (c *ctx) postInterest(a *account, curYear int) error {
 		c.totals().Interest += in
 	}
 	return nil
+}
+
+// creditRates are the crediting rates of a range of years, for the interest loops that ask for
+// one year after another.
+type creditRates struct {
+	first int
+	rate  []int64
+	ok    []bool
+}
+
+// creditRate is c.params.ForYear(ParamCreditingRate, y), from a table built once per checkpoint
+// (and again after a gov.param).
+func (c *ctx) creditRate(y int) (int64, bool) {
+	if c.crRates == nil {
+		r := &creditRates{}
+		ps := c.params.index[paramKey{ParamCreditingRate, ""}]
+		if len(ps) > 0 {
+			r.first = int(ps[0].Effective / 10000)
+			last := int(ps[len(ps)-1].Effective / 10000)
+			if last-r.first < 1000 {
+				r.rate = make([]int64, last-r.first+1)
+				r.ok = make([]bool, last-r.first+1)
+				for y := range r.rate {
+					r.rate[y], r.ok[y] = c.params.ForYear(ParamCreditingRate, r.first+y)
+				}
+			}
+		}
+		c.crRates = r
+	}
+	if i := y - c.crRates.first; i >= 0 && i < len(c.crRates.rate) {
+		return c.crRates.rate[i], c.crRates.ok[i]
+	}
+	if len(c.crRates.rate) == 0 {
+		return c.params.ForYear(ParamCreditingRate, y) // no table: an implausible span of years
+	}
+	return 0, false
 }

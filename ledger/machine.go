@@ -154,10 +154,11 @@ type ctx struct {
 
 	scratch  []byte // encoding buffer of put
 	terms    map[termsKey]*terms
-	recTot   totals      // the current record's change to the totals
-	recPools []poolDelta // the current record's changes to pooled funds
-	refBuf   []byte      // the current record's contribRef
-	cpTot    totals      // accepted records' changes in this checkpoint
+	crRates  *creditRates // crediting rates by year, built on first use
+	recTot   totals       // the current record's change to the totals
+	recPools []poolDelta  // the current record's changes to pooled funds
+	refBuf   []byte       // the current record's contribRef
+	cpTot    totals       // accepted records' changes in this checkpoint
 	cpPools  map[poolKey]int64
 }
 
