@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/jaminan/jaminan/ledger/civil"
 	"github.com/jaminan/jaminan/ledger/ids"
@@ -247,7 +248,7 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 	}
 
 	wkey := c.keyWorker(k.Worker)
-	w, _ := getObj[workerState](c, wkey)
+	w := c.scratchWorker(wkey)
 	if w.Drawing != 0 {
 		return reject(CodeState, "worker already draws a pension")
 	}
@@ -255,7 +256,7 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 	wDirty := w.Hukou != k.Hukou || w.Birth != k.Birth || w.Sex != k.Sex
 	w.Hukou, w.Birth, w.Sex = k.Hukou, k.Birth, k.Sex
 	akey := c.keyAccount(k.Worker, k.Scheme, prov)
-	a, exists := getObj[account](c, akey)
+	a, exists := c.scratchAccount(akey)
 	if !exists || a.Status != StatusActive {
 		enrol := day
 		if k.Enrolled != 0 {
@@ -487,4 +488,26 @@ func (c *ctx) creditRate(y int) (int64, bool) {
 		return c.params.ForYear(ParamCreditingRate, y) // no table: an implausible span of years
 	}
 	return 0, false
+}
+
+// scratchWorker reads the worker at key into a value reused record after record (its encoding is
+// copied into the writes before the next record starts); a missing worker reads as empty.
+func (c *ctx) scratchWorker(key []byte) *workerState {
+	w := &c.wsBuf
+	*w = workerState{Accounts: w.Accounts[:0]}
+	if raw, ok := c.t.get(key); ok && !fastDecode(raw, w) {
+		panic(fmt.Sprintf("ledger: corrupt state at %x", key))
+	}
+	return w
+}
+
+// scratchAccount is scratchWorker for accounts; ok is false when the account does not exist.
+func (c *ctx) scratchAccount(key []byte) (*account, bool) {
+	a := &c.accBuf
+	*a = account{Pending: a.Pending[:0]}
+	raw, ok := c.t.get(key)
+	if ok && !fastDecode(raw, a) {
+		panic(fmt.Sprintf("ledger: corrupt state at %x", key))
+	}
+	return a, ok
 }

@@ -253,5 +253,15 @@ func internText(v []byte) string {
 	case string(TypeContribution):
 		return string(TypeContribution)
 	}
+	if len(v) == 2 && v[0] >= '0' && v[0] <= '9' && v[1] >= '0' && v[1] <= '9' {
+		return twoDigits[(v[0]-'0')*10+v[1]-'0'] // province codes (hukou, account places)
+	}
 	return string(v)
 }
+
+var twoDigits = func() (t [100]string) {
+	for i := range t {
+		t[i] = string([]byte{byte('0' + i/10), byte('0' + i%10)})
+	}
+	return t
+}()

@@ -93,7 +93,7 @@ func (a *account) readCBOR(r *cborReader) {
 			a.InterestYear = uint16(r.uint(1<<16 - 1))
 		case 9:
 			m := r.arrayLen(maxArrayElements)
-			a.Pending = make([]yearAcc, 0, m)
+			a.Pending = reuse(a.Pending, int(m))
 			for range m {
 				var y yearAcc
 				y.readCBOR(r)
@@ -207,7 +207,7 @@ func (w *workerState) readCBOR(r *cborReader) {
 			w.OpenCase = r.hash()
 		case 6:
 			m := r.arrayLen(maxArrayElements)
-			w.Accounts = make([]accountRef, 0, m)
+			w.Accounts = reuse(w.Accounts, int(m))
 			for range m {
 				var a accountRef
 				if r.mapLen(2) != 2 || r.key(0) != 1 {
@@ -327,4 +327,12 @@ func (l *receiptLeaf) readCBOR(r *cborReader) {
 		r.bad = true
 	}
 	l.Code = r.text()
+}
+
+// reuse returns s emptied when it can hold n elements, else a new slice of capacity n.
+func reuse[T any](s []T, n int) []T {
+	if cap(s) >= n {
+		return s[:0]
+	}
+	return make([]T, 0, n)
 }

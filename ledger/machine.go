@@ -158,7 +158,9 @@ type ctx struct {
 	recTot   totals       // the current record's change to the totals
 	recPools []poolDelta  // the current record's changes to pooled funds
 	refBuf   []byte       // the current record's contribRef
-	cpTot    totals       // accepted records' changes in this checkpoint
+	wsBuf    workerState  // applyContribution's worker and account (scratchWorker)
+	accBuf   account
+	cpTot    totals // accepted records' changes in this checkpoint
 	cpPools  map[poolKey]int64
 }
 
