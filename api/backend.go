@@ -73,6 +73,12 @@ type Backend interface {
 	// follower). It returns ErrNotMinistry on other nodes and ErrNotLeader (with the leader's
 	// ID in the message, when known) on a follower.
 	Admin(ctx context.Context, action string, peer ledger.KeyID) error
+
+	// Network describes the network as this node sees it, for the web page and monitoring:
+	// the member registry, the members it is connected to and the last checkpoint each was
+	// heard voting or cosigning, recent final checkpoints with their local finality times,
+	// consensus health, and the transfer cases it knows to be open (see NetworkInfo).
+	Network(ctx context.Context) (NetworkInfo, error)
 }
 
 // Errors of Admin.

@@ -17,16 +17,6 @@ import (
 
 // Handlers of the node's own state, records and the ledger structures.
 
-func (a *API) handleRoot(w http.ResponseWriter, r *http.Request, _ *principal) error {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	_, err := w.Write([]byte(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Jaminan node</title></head>
-<body><h1>Jaminan node</h1><p>The web page is not built yet. The API is described at <a href="/v1/openapi.json">/v1/openapi.json</a>;
-the node's status is at <a href="/v1/status">/v1/status</a>.</p></body></html>
-`))
-	return err
-}
-
 func (a *API) handleHealthz(w http.ResponseWriter, r *http.Request, _ *principal) error {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil

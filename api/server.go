@@ -166,6 +166,8 @@ func (a *API) routes() {
 	body := a.cfg.MaxBodyBytes
 	rs := []route{
 		{"GET", "/{$}", public, 0, a.handleRoot},
+		{"GET", "/ui/{file}", public, 0, a.handleUI},
+		{"GET", "/v1/network", public, 0, a.handleNetwork},
 		{"GET", "/healthz", public, 0, a.handleHealthz},
 		{"GET", "/readyz", public, 0, a.handleReadyz},
 		{"GET", "/metrics", public, 0, a.handleMetrics},
@@ -176,6 +178,7 @@ func (a *API) routes() {
 		{"GET", "/v1/records/{id}/proof", signedIn, 0, a.handleProof},
 		{"GET", "/v1/workers/{worker}/account", signedIn, 0, a.handleAccount},
 		{"GET", "/v1/workers/{worker}/statement", signedIn, 0, a.handleStatement},
+		{"GET", "/v1/workers/{worker}/statement/print", signedIn, 0, a.handleStatementPrint},
 		{"GET", "/v1/workers/{worker}/access", signedIn, 0, a.handleAccessList},
 		{"POST", "/v1/workers/{worker}/consents", signedIn, body, a.handleGrantConsent},
 		{"POST", "/v1/workers/{worker}/consents/{grant}/revoke", signedIn, body, a.handleRevokeConsent},

@@ -119,48 +119,57 @@ var statementTypes = map[ledger.RecordType]bool{
 
 func (a *API) handleStatement(w http.ResponseWriter, r *http.Request, p *principal) error {
 	return a.workerRead(w, r, p, "statement", func(v View, wk ledger.WorkerID) (any, error) {
-		meta, err := ledger.ReadMeta(v)
+		st, sum, seq, err := a.statementOf(v, wk)
 		if err != nil {
 			return nil, err
 		}
-		st := &ledger.Statement{Network: a.b.Genesis().Network, Worker: wk, Proofs: []ledger.RecordProof{}}
-		var after Pos
-		n := 0
-		for {
-			refs, err := v.WorkerRecords(wk, after, 0)
-			if err != nil {
-				return nil, fmt.Errorf("records of worker: %w", err)
-			}
-			if len(refs) == 0 {
-				break
-			}
-			for _, ref := range refs {
-				if n++; n > maxStatementRecords {
-					return nil, errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "worker has more than %d records", maxStatementRecords)
-				}
-				if !statementTypes[ref.Type] || ref.Seq > meta.Seq {
-					continue
-				}
-				proof, err := v.RecordProof(ref.ID)
-				if err != nil {
-					return nil, fmt.Errorf("proof of %s: %w", ref.ID, err)
-				}
-				st.Proofs = append(st.Proofs, *proof)
-			}
-			after = refs[len(refs)-1].Pos
-		}
-		if len(st.Proofs) == 0 {
-			return nil, notFound("no records of worker %s", wk)
-		}
-		// Verify before serving: the summary is what the statement proves, and a statement that
-		// does not verify is a bug of this node that no client should receive.
-		sum, err := st.Verify(a.b.Genesis())
-		if err != nil {
-			return nil, fmt.Errorf("statement of %s does not verify: %w", wk, err)
-		}
-		return statementJSON{Worker: wk, Network: st.Network, Checkpoint: meta.Seq, Records: sum.Records, Summary: *sum,
+		return statementJSON{Worker: wk, Network: st.Network, Checkpoint: seq, Records: sum.Records, Summary: *sum,
 			Encoded: base64.StdEncoding.EncodeToString(st.Encode())}, nil
 	})
+}
+
+// statementOf builds and verifies the statement of worker wk at view v's checkpoint.
+func (a *API) statementOf(v View, wk ledger.WorkerID) (*ledger.Statement, *ledger.StatementSummary, uint64, error) {
+	meta, err := ledger.ReadMeta(v)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	st := &ledger.Statement{Network: a.b.Genesis().Network, Worker: wk, Proofs: []ledger.RecordProof{}}
+	var after Pos
+	n := 0
+	for {
+		refs, err := v.WorkerRecords(wk, after, 0)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("records of worker: %w", err)
+		}
+		if len(refs) == 0 {
+			break
+		}
+		for _, ref := range refs {
+			if n++; n > maxStatementRecords {
+				return nil, nil, 0, errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "worker has more than %d records", maxStatementRecords)
+			}
+			if !statementTypes[ref.Type] || ref.Seq > meta.Seq {
+				continue
+			}
+			proof, err := v.RecordProof(ref.ID)
+			if err != nil {
+				return nil, nil, 0, fmt.Errorf("proof of %s: %w", ref.ID, err)
+			}
+			st.Proofs = append(st.Proofs, *proof)
+		}
+		after = refs[len(refs)-1].Pos
+	}
+	if len(st.Proofs) == 0 {
+		return nil, nil, 0, notFound("no records of worker %s", wk)
+	}
+	// Verify before serving: the summary is what the statement proves, and a statement that
+	// does not verify is a bug of this node that no client should receive.
+	sum, err := st.Verify(a.b.Genesis())
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("statement of %s does not verify: %w", wk, err)
+	}
+	return st, sum, meta.Seq, nil
 }
 
 type accessEntryJSON struct {

@@ -37,8 +37,9 @@ func (h *heldView) release() {
 // checkpoint is final; a ministry node applies before the certificate exists, so its view moves
 // only when the last applied checkpoint is final.
 type finalViews struct {
-	st    *store.Store
-	chain *chain
+	st      *store.Store
+	chain   *chain
+	onFinal func(ledger.Meta) // after a newer final view is taken (nil: nothing)
 
 	mu  sync.Mutex
 	cur *heldView
@@ -61,6 +62,9 @@ func (f *finalViews) refresh() {
 	f.cur = h
 	if old != nil {
 		old.release()
+	}
+	if f.onFinal != nil {
+		f.onFinal(meta)
 	}
 }
 

@@ -60,6 +60,7 @@ type Node struct {
 	p2p      *p2p.Node
 	ministry atomic.Pointer[consensus.Ministry]
 	evidence *consensus.EvidenceLog // what the network layer proved; the ministry keeps its own
+	info     *netInfo               // what GET /v1/network reports beyond the store
 	witness  *consensus.Witness
 	http     *http.Server
 	httpAddr string
@@ -80,7 +81,7 @@ func Start(cfg Config, opts Options) (_ *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	n := &Node{cfg: cfg, clock: opts.Clock, log: opts.Logger, evidence: consensus.NewEvidenceLog(nil)}
+	n := &Node{cfg: cfg, clock: opts.Clock, log: opts.Logger, evidence: consensus.NewEvidenceLog(nil), info: newNetInfo()}
 	if n.clock == nil {
 		n.clock = time.Now
 	}
@@ -120,7 +121,7 @@ func Start(cfg Config, opts Options) (_ *Node, err error) {
 	if n.chain, err = newChain(n.genesis, n.st, n.log.With("component", "chain")); err != nil {
 		return nil, err
 	}
-	n.views = &finalViews{st: n.st, chain: n.chain}
+	n.views = &finalViews{st: n.st, chain: n.chain, onFinal: func(m ledger.Meta) { n.info.finalized(m, uint64(n.clock().UnixMilli())) }}
 	n.views.refresh()
 	if n.metrics, err = newNodeMetrics(n.reg, n); err != nil {
 		return nil, err
@@ -277,6 +278,7 @@ func (n *Node) registry() ([]ledger.Member, []byte, ledger.Meta, error) {
 
 // handleVote takes a vote or witness cosignature from the network.
 func (n *Node) handleVote(kind p2p.VoteKind, v *ledger.Vote) error {
+	n.info.vote(v)
 	if kind != p2p.KindVote {
 		n.metrics.witnesses.Inc()
 		return nil
@@ -421,6 +423,7 @@ func (n *Node) startHTTP(ln net.Listener) error {
 
 // committed runs after every applied checkpoint.
 func (n *Node) committed(cb *ledger.CheckpointBody, res *ledger.Result, blocks []*ledger.Block) {
+	n.info.committed(cb, res, blocks)
 	if n.prod != nil {
 		n.prod.committed(res, blocks)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/jaminan/jaminan/ledger"
+	"github.com/jaminan/jaminan/web"
 )
 
 // maxProofFile bounds what verify reads: a statement of a long career is well under this.
@@ -35,6 +36,12 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 	raw, err := readBounded(fs.Arg(0))
 	if err != nil {
 		return err
+	}
+	if text := string(raw); web.IsQRText(text) {
+		// The payloads of a statement's QR codes (web/qr.go), as scanned, in any order.
+		if raw, err = web.JoinQR(text); err != nil {
+			return fmt.Errorf("%s: %w", fs.Arg(0), err)
+		}
 	}
 	var firstErr error
 	for _, b := range candidates(raw) {
@@ -75,7 +82,7 @@ func readBounded(path string) ([]byte, error) {
 }
 
 // candidates returns the byte forms a proof file may hold: raw CBOR, or hex or base64 text (as
-// carried by a QR code or pasted from a web page).
+// pasted from a web page; the QR codes' payloads are joined before).
 func candidates(raw []byte) [][]byte {
 	out := [][]byte{raw}
 	text := strings.TrimSpace(string(raw))
