@@ -81,9 +81,14 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 	if cfg.MaxAhead == 0 {
 		cfg.MaxAhead = DefaultMaxAhead
 	}
-	if _, err := ledger.ReadMeta(cfg.State); err != nil {
+	meta, err := ledger.ReadMeta(cfg.State)
+	if err != nil {
 		return nil, fmt.Errorf("new executor: %w", err)
 	}
+	// A restarted node applied checkpoints before: the collector starts from there. Otherwise
+	// the gate would count every one of them as applied without a certificate and never open
+	// again past MaxAhead, and votes more than voteWindow ahead of 0 would be refused.
+	cfg.Finality.resume(meta.Seq)
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Executor{cfg: cfg, machine: ledger.NewMachine(cfg.Genesis), network: cfg.Genesis.Network, log: orDiscard(cfg.Logger),
 		queue: map[uint64]queued{}, recent: map[uint64]*ledger.CheckpointBody{}, wake: make(chan struct{}),

@@ -94,6 +94,16 @@ func (f *Finality) broadcast() {
 	f.wake = make(chan struct{})
 }
 
+// resume starts the collector after checkpoints applied before a restart: they count as applied
+// and final here. Their certificates, if any are still missing, reach the node by sync, or from
+// votes the node signs again (SetLocal opens a round for them; the node's recertify does that).
+func (f *Finality) resume(applied uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.applied = max(f.applied, applied)
+	f.final = max(f.final, applied)
+}
+
 // SetLocal records the local result of checkpoint seq and the ministry set in force at it, and
 // checks the votes that arrived before.
 func (f *Finality) SetLocal(seq uint64, set []ledger.KeyID, cp, root ledger.Hash) {

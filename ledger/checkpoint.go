@@ -132,6 +132,9 @@ func VerifyWitness(network string, v *Vote) error {
 	return verifySig(v.Sig.Signer, voteMessage(tagWitness, network, v.Seq, v.Checkpoint, v.StateRoot), v.Sig.Sig)
 }
 
+// Encode returns the canonical bytes of a vote, the form DecodeVote accepts.
+func (v *Vote) Encode() []byte { return encode(v) }
+
 // DecodeVote decodes an untrusted vote or witness cosignature.
 func DecodeVote(b []byte) (*Vote, error) {
 	if len(b) > 512 {

@@ -51,11 +51,15 @@ type chain struct {
 	certs    map[uint64]*ledger.Certificate // certificates of applied checkpoints not yet stored in order
 	finalSeq uint64                         // highest seq with every certificate up to it known
 	wake     chan struct{}                  // closed and replaced when a block or checkpoint arrives
+	// twins are blocks a producer signed at a height where the pool already holds another
+	// (equivocation). They are pooled by hash only, because a checkpoint may order either
+	// block of a pair; the heights index keeps the first.
+	twins map[ledger.KeyID]map[uint64][]ledger.Hash
 }
 
 func newChain(g *ledger.Genesis, st *store.Store, log *slog.Logger) (*chain, error) {
 	c := &chain{g: g, st: st, log: log, pool: map[ledger.Hash]*ledger.Block{},
-		heights: map[ledger.KeyID]map[uint64]ledger.Hash{}, finals: map[uint64]final{},
+		heights: map[ledger.KeyID]map[uint64]ledger.Hash{}, twins: map[ledger.KeyID]map[uint64][]ledger.Hash{}, finals: map[uint64]final{},
 		certs: map[uint64]*ledger.Certificate{}, wake: make(chan struct{})}
 	meta, err := st.Meta()
 	if err != nil {
@@ -126,6 +130,23 @@ func (c *chain) Commit(cb *ledger.CheckpointBody, res *ledger.Result) error {
 		return fmt.Errorf("commit checkpoint %d: %w", seq, err)
 	}
 	c.mu.Lock()
+	if cert == nil {
+		// The certificate may have arrived while the checkpoint was being applied: a certified
+		// copy from the peers (PutCheckpoint, which also moved finalSeq past seq) or a
+		// certificate alone (Certified). Store it now; finals[seq] is deleted below, and
+		// Certified ignores a sequence at or below finalSeq, so nothing else would.
+		late := c.finals[seq].cert
+		if late == nil {
+			late = c.certs[seq]
+		}
+		if late != nil && late.Checkpoint == res.Checkpoint && late.StateRoot == res.StateRoot {
+			if err := c.st.PutCertificate(late); err != nil {
+				c.log.Warn("node: store certificate", "seq", seq, "err", err)
+			} else {
+				cert = late
+			}
+		}
+	}
 	for _, b := range blocks {
 		h := b.Hash()
 		delete(c.pool, h)
@@ -136,6 +157,19 @@ func (c *chain) Commit(cb *ledger.CheckpointBody, res *ledger.Result) error {
 					delete(c.pool, hs[ht])
 					delete(hs, ht)
 				}
+			}
+		}
+		if ts := c.twins[b.Header.Producer]; ts != nil {
+			for ht, hashes := range ts {
+				if ht <= b.Header.Height {
+					for _, x := range hashes {
+						delete(c.pool, x)
+					}
+					delete(ts, ht)
+				}
+			}
+			if len(ts) == 0 {
+				delete(c.twins, b.Header.Producer)
 			}
 		}
 	}
@@ -423,6 +457,7 @@ func (c *chain) PutBlock(b *ledger.Block) error {
 		return fmt.Errorf("put block: %w", err)
 	}
 	if held != nil && held.Hash() != h {
+		c.keepTwin(held, b)
 		return &p2p.EquivocationError{Held: held, New: b}
 	}
 	if height > 1 {
@@ -455,6 +490,35 @@ func (c *chain) PutBlock(b *ledger.Block) error {
 		c.onBlock(b)
 	}
 	return nil
+}
+
+// maxTwins bounds the twins kept per producer and height.
+const maxTwins = 4
+
+// keepTwin pools b, a block signed at the height of the unordered block held, by hash. The
+// network saw the two in different orders (a producer that equivocates aims for such a split
+// view), and whichever the ministry orders, every node must be able to apply it: without the
+// twin, the nodes that first saw the other block waited for this one for ever. A twin is never
+// the producer's block at its height (for validation and sync that stays the first), and goes
+// when a checkpoint orders a block of the producer at or above its height.
+func (c *chain) keepTwin(held, b *ledger.Block) {
+	h, p, height := b.Hash(), b.Header.Producer, b.Header.Height
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.pool[held.Hash()]; !ok || c.pool[h] != nil || len(c.pool) >= maxPoolBlocks {
+		return // the held block is ordered already (a twin can no longer be), or no room
+	}
+	ts := c.twins[p]
+	if ts == nil {
+		ts = map[uint64][]ledger.Hash{}
+		c.twins[p] = ts
+	}
+	if len(ts[height]) >= maxTwins {
+		return
+	}
+	ts[height] = append(ts[height], h)
+	c.pool[h] = b
+	c.broadcast()
 }
 
 // PoolBlocks returns the unordered blocks held (for a ministry orderer that starts after them).

@@ -70,6 +70,10 @@ type Config struct {
 	SyncInterval Duration `json:"sync_interval,omitempty"`
 	// RaftTimings is "default" (WAN-safe: 500 ms heartbeats) or "fast" (loopback tests).
 	RaftTimings string `json:"raft_timings,omitempty"`
+	// ClockOffset is added to the system clock wherever the node reads the time (block,
+	// checkpoint and record stamps, signature windows, consent dates). Zero in production; the
+	// torture suite sets it to run a node with a skewed clock.
+	ClockOffset Duration `json:"clock_offset,omitempty"`
 }
 
 // DefaultConfig returns the defaults; DataDir, Key, Genesis and Pepper must still be set.
@@ -154,6 +158,7 @@ func settings() []setting {
 		dur("checkpoint-interval", "ministry: cut a checkpoint when the oldest unordered block is this old", func(c *Config) *Duration { return &c.CheckpointInterval }),
 		dur("sync-interval", "period of the full sync round", func(c *Config) *Duration { return &c.SyncInterval }),
 		str("raft-timings", "default or fast", func(c *Config) *string { return &c.RaftTimings }),
+		dur("clock-offset", "added to the system clock (tests of a skewed clock; default 0)", func(c *Config) *Duration { return &c.ClockOffset }),
 	}
 }
 
@@ -246,6 +251,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SyncInterval.Duration < 100*time.Millisecond || c.SyncInterval.Duration > time.Hour {
 		bad("sync_interval", "%v outside 100ms–1h", c.SyncInterval)
+	}
+	if c.ClockOffset.Duration < -time.Hour || c.ClockOffset.Duration > time.Hour {
+		bad("clock_offset", "%v outside -1h–1h", c.ClockOffset)
 	}
 	if c.RaftTimings != "default" && c.RaftTimings != "fast" {
 		bad("raft_timings", "%q: want default or fast", c.RaftTimings)

@@ -84,6 +84,9 @@ func Start(cfg Config, opts Options) (_ *Node, err error) {
 	n := &Node{cfg: cfg, clock: opts.Clock, log: opts.Logger, evidence: consensus.NewEvidenceLog(nil), info: newNetInfo()}
 	if n.clock == nil {
 		n.clock = time.Now
+		if off := cfg.ClockOffset.Duration; off != 0 {
+			n.clock = func() time.Time { return time.Now().Add(off) }
+		}
 	}
 	if n.log == nil {
 		n.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel()}))
@@ -220,6 +223,10 @@ func (n *Node) startNetwork() error {
 	cfg.Registerer = n.reg
 	cfg.AntiEntropy = n.cfg.SyncInterval.Duration
 	cfg.OnEvidence = n.recordEvidence
+	// The configured addresses replace p2p's defaults (0.0.0.0:4001, TCP and QUIC): appended to
+	// them, every node also listened there, and nodes sharing a machine all bound it (libp2p
+	// sets SO_REUSEPORT), so a dial to port 4001 reached whichever node the kernel picked.
+	cfg.ListenAddrs = nil
 	for _, l := range n.cfg.Listen {
 		a, err := ma.NewMultiaddr(l)
 		if err != nil {
@@ -362,7 +369,7 @@ func (n *Node) startConsensus() error {
 	m, err := consensus.NewMinistry(consensus.MinistryConfig{Genesis: n.genesis, Host: n.p2p.Host(), Signer: n.signer,
 		Dir: filepath.Join(n.cfg.DataDir, "raft"), Voters: voters, State: n.chain, Blocks: n.chain, Publisher: pub,
 		Registerer: n.reg, Logger: n.log.With("component", "consensus"), Timings: timings,
-		CutInterval: n.cfg.CheckpointInterval.Duration})
+		CutInterval: n.cfg.CheckpointInterval.Duration, Clock: n.clock})
 	if err != nil {
 		return fmt.Errorf("start ministry consensus: %w", err)
 	}
@@ -381,6 +388,7 @@ func (n *Node) startConsensus() error {
 			n.log.Warn("submit final checkpoint", "seq", cb.Checkpoint.Seq, "err", err)
 		}
 	}
+	n.startRecertify(m)
 	n.metrics.raftState = func() float64 {
 		switch m.Orderer.Raft().State() {
 		case raft.Leader:

@@ -408,6 +408,7 @@ func (s *syncer) syncProducer(ctx context.Context, peers []peer.ID, producer led
 	n := s.n
 	var errs []error
 	for _, p := range peers {
+		fromPeer := 0 // blocks of this producer taken from p so far
 		for {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -431,6 +432,13 @@ func (s *syncer) syncProducer(ctx context.Context, peers []peer.ID, producer led
 					return fmt.Errorf("%w: block %s height %d, asked for %s height %d", errWrongItem, h.Producer.Short(), h.Height, producer.Short(), next)
 				}
 				if h.Height > 1 && h.Prev != prev {
+					if fromPeer == 0 {
+						// The peer's chain of this producer does not extend the block we hold:
+						// the producer signed two blocks at one height and the network saw them
+						// in different orders. The producer is at fault, not the peer that holds
+						// the other branch; ask no further here.
+						return fmt.Errorf("producer %s height %d does not extend the block held below it: %w", producer.Short(), h.Height, ErrFork)
+					}
 					return fmt.Errorf("%w: producer %s height %d does not link to %s", ledger.ErrBlock, producer.Short(), h.Height, prev)
 				}
 				if err := n.deliverBlock(b, p, viaSync); err != nil {
@@ -438,6 +446,7 @@ func (s *syncer) syncProducer(ctx context.Context, peers []peer.ID, producer led
 				}
 				next, prev = next+1, b.Hash()
 				got++
+				fromPeer++
 				return nil
 			})
 			if err != nil {

@@ -100,12 +100,13 @@ func encodeVoteMessage(kind VoteKind, v *ledger.Vote) []byte {
 //   - canonical block encoding, else Reject;
 //   - producer a bureau or ministry member, else Reject; not active now, Ignore (see checkRole);
 //   - Block.Verify (network, sizes, Merkle root, producer's signature), else Reject;
-//   - a different block held at the same producer and height: Reject, evidence "equivocation";
+//   - a different block held at the same producer and height: evidence "equivocation", and
+//     Reject if the producer delivered it itself, else Ignore (see conflict);
 //   - the same block held: Ignore; a block published by this node is accepted from here on;
 //   - the tip is the stored tip or, above it, the last block this validator accepted in
-//     sequence and the store has not caught up with (a different block there: Reject,
-//     evidence "equivocation"; the same: Ignore);
-//   - at tip+1 with a previous hash that is not the tip: Reject, evidence "fork";
+//     sequence and the store has not caught up with (a different block there: evidence
+//     "equivocation", verdict as above; the same: Ignore);
+//   - at tip+1 with a previous hash that is not the tip: evidence "fork", verdict as above;
 //   - beyond tip+1+maxAhead: Ignore and sync the gap; beyond tip+1: Accept and sync the gap;
 //   - at or below the tip but not held: Ignore.
 func (v *validator) validateBlock(from peer.ID, data []byte) (verdict, *ledger.Block) {
@@ -134,7 +135,7 @@ func (v *validator) validateBlock(from peer.ID, data []byte) (verdict, *ledger.B
 	if len(held) == 1 {
 		if hb := held[0].Hash(); hb != hash {
 			v.evidence(Evidence{Kind: EvidenceEquivocation, Producer: h.Producer, Height: h.Height, Held: held[0], New: b, From: from})
-			return reject(fmt.Errorf("%w: producer %s height %d", ErrEquivocation, h.Producer.Short(), h.Height)), nil
+			return conflict(from, h.Producer, fmt.Errorf("%w: producer %s height %d", ErrEquivocation, h.Producer.Short(), h.Height)), nil
 		}
 		if from == v.self {
 			return accept, b
@@ -158,7 +159,7 @@ func (v *validator) validateBlock(from peer.ID, data []byte) (verdict, *ledger.B
 			return ignore(errDuplicate), nil
 		}
 		v.evidence(Evidence{Kind: EvidenceEquivocation, Producer: h.Producer, Height: h.Height, Held: tipBlock, New: b, From: from})
-		return reject(fmt.Errorf("%w: producer %s height %d", ErrEquivocation, h.Producer.Short(), h.Height)), nil
+		return conflict(from, h.Producer, fmt.Errorf("%w: producer %s height %d", ErrEquivocation, h.Producer.Short(), h.Height)), nil
 	case h.Height == tip.Height+1:
 		if tip.Height > 0 && h.Prev != tip.Hash {
 			held := tipBlock
@@ -168,7 +169,7 @@ func (v *validator) validateBlock(from peer.ID, data []byte) (verdict, *ledger.B
 			if held != nil {
 				v.evidence(Evidence{Kind: EvidenceFork, Producer: h.Producer, Height: h.Height, Held: held, New: b, From: from})
 			}
-			return reject(fmt.Errorf("%w: producer %s height %d does not follow the tip", ErrFork, h.Producer.Short(), h.Height)), nil
+			return conflict(from, h.Producer, fmt.Errorf("%w: producer %s height %d does not follow the tip", ErrFork, h.Producer.Short(), h.Height)), nil
 		}
 		v.advance(b)
 	case h.Height > tip.Height+1:
@@ -182,12 +183,25 @@ func (v *validator) validateBlock(from peer.ID, data []byte) (verdict, *ledger.B
 		}
 		if held := v.holdAhead(b, hash); held != nil {
 			v.evidence(Evidence{Kind: EvidenceEquivocation, Producer: h.Producer, Height: h.Height, Held: held, New: b, From: from})
-			return reject(fmt.Errorf("%w: producer %s height %d", ErrEquivocation, h.Producer.Short(), h.Height)), nil
+			return conflict(from, h.Producer, fmt.Errorf("%w: producer %s height %d", ErrEquivocation, h.Producer.Short(), h.Height)), nil
 		}
 	default:
 		return ignore(errUnknownPos), nil
 	}
 	return accept, b
+}
+
+// conflict is the verdict on a validly signed block that conflicts with one the node holds (an
+// equivocation or a fork). The producer that signed both is at fault: a block it delivered
+// itself is rejected, which penalises it. A peer that relays such a block cannot know that
+// the node saw the other one first (a producer that equivocates aims for exactly that split
+// view), so the block is only ignored: rejecting it made honest nodes penalise, and after
+// three such blocks graylist, each other.
+func conflict(from peer.ID, producer ledger.KeyID, err error) verdict {
+	if from == peer.ID(producer) {
+		return reject(err)
+	}
+	return ignore(err)
 }
 
 // checkRole returns a verdict with a nil reason when id is an active member in one of roles.

@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -92,8 +93,10 @@ func TestBlockValidatorRules(t *testing.T) {
 		{"ignore a revoked producer", encodeBlockMessage(newChain(revokedSigner, n.g.Network).next(t, 10)), pubsub.ValidationIgnore, false, ""},
 		{"reject a bad signature", encodeBlockMessage(badSig), pubsub.ValidationReject, false, ""},
 		{"reject another network's block", encodeBlockMessage(otherNet), pubsub.ValidationReject, false, ""},
-		{"reject an equivocation and report it", encodeBlockMessage(equivocal), pubsub.ValidationReject, false, EvidenceEquivocation},
-		{"reject a fork and report it", encodeBlockMessage(fork), pubsub.ValidationReject, false, EvidenceFork},
+		{"ignore a relayed equivocation and report it", encodeBlockMessage(equivocal), pubsub.ValidationIgnore, false, EvidenceEquivocation},
+		{"ignore a relayed fork and report it", encodeBlockMessage(fork), pubsub.ValidationIgnore, false, EvidenceFork},
+		{"reject an equivocation its producer sends and report it", encodeBlockMessage(equivocal), pubsub.ValidationReject, false, EvidenceEquivocation},
+		{"reject a fork its producer sends and report it", encodeBlockMessage(fork), pubsub.ValidationReject, false, EvidenceFork},
 		{"ignore a block already held", encodeBlockMessage(held[1]), pubsub.ValidationIgnore, false, ""},
 		{"accept a block a little ahead and sync the gap", encodeBlockMessage(near), pubsub.ValidationAccept, true, ""},
 		{"ignore a block far ahead and sync the gap", encodeBlockMessage(far), pubsub.ValidationIgnore, true, ""},
@@ -107,7 +110,11 @@ func TestBlockValidatorRules(t *testing.T) {
 				}
 			}
 			v, rec := newTestValidator(t, n, src, members)
-			got, b := v.validateBlock(peer.ID("peer"), r.data)
+			from := peer.ID("peer")
+			if strings.Contains(r.name, "its producer sends") {
+				from = peer.ID(p.ID())
+			}
+			got, b := v.validateBlock(from, r.data)
 			if got.res != r.want {
 				t.Fatalf("%s (%v), want %s", resultName(got.res), got.reason, resultName(r.want))
 			}
@@ -205,7 +212,7 @@ func TestBlockValidatorTracksAcceptedAhead(t *testing.T) {
 	}
 	check := func(name string, b *ledger.Block, want pubsub.ValidationResult) {
 		t.Helper()
-		if got, _ := v.validateBlock(peer.ID("peer"), encodeBlockMessage(b)); got.res != want {
+		if got, _ := v.validateBlock(peer.ID(c.s.ID()), encodeBlockMessage(b)); got.res != want {
 			t.Fatalf("%s: %s (%v), want %s", name, resultName(got.res), got.reason, resultName(want))
 		}
 	}

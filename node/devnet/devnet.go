@@ -50,6 +50,9 @@ type Options struct {
 	Out io.Writer
 	// Fast uses loopback Raft timings and short block and checkpoint intervals.
 	Fast bool
+	// ExtraMembers are written into a new genesis beside the devnet's own nodes: members
+	// that run no node here (a test's hostile peer, an employer that signs requests).
+	ExtraMembers []ledger.Member
 }
 
 // Entry is one node in devnet.json.
@@ -148,7 +151,7 @@ func Start(opts Options) (_ *Devnet, err error) {
 	if d.Pepper, err = keyfile.ReadPepper(pepperPath); err != nil {
 		return nil, fmt.Errorf("devnet: pepper: %w", err)
 	}
-	if d.Genesis, err = genesis(filepath.Join(d.Dir, "genesis.json"), members); err != nil {
+	if d.Genesis, err = genesis(filepath.Join(d.Dir, "genesis.json"), members, opts.ExtraMembers); err != nil {
 		return nil, err
 	}
 
@@ -234,7 +237,7 @@ func seq(from, to int) []int {
 }
 
 // genesis reads the devnet's genesis, or writes a new one for the members.
-func genesis(path string, members []member) (*ledger.Genesis, error) {
+func genesis(path string, members []member, extra []ledger.Member) (*ledger.Genesis, error) {
 	if raw, err := os.ReadFile(path); err == nil {
 		g, err := ledger.ParseGenesisJSON(raw)
 		if err != nil {
@@ -251,6 +254,7 @@ func genesis(path string, members []member) (*ledger.Genesis, error) {
 		}
 		g.Members = append(g.Members, ledger.Member{ID: m.signer.ID(), Role: m.role, Region: m.region, Name: name})
 	}
+	g.Members = append(g.Members, extra...)
 	g.Normalise()
 	if err := g.Validate(); err != nil {
 		return nil, fmt.Errorf("devnet: genesis: %w", err)
