@@ -24,6 +24,7 @@ var commands = map[string]command{
 	"genesis":  {"write a network's genesis file from its founding members", runGenesis},
 	"verify":   {"verify a record proof or a worker statement offline against a genesis file", runVerify},
 	"validate": {"check a CSV or JSON-lines file of records against the rules before submitting it", runValidate},
+	"bench":    {"measure the network end to end: records/s final, finality latency, CPU, memory, disk, ceilings", runBench},
 }
 
 // exitUsage marks errors caused by a wrong command line (exit status 2).

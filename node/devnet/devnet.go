@@ -50,6 +50,9 @@ type Options struct {
 	Out io.Writer
 	// Fast uses loopback Raft timings and short block and checkpoint intervals.
 	Fast bool
+	// Configure, if set, adjusts each node's configuration and options just before it starts
+	// (the benchmark's block size and measurement hooks); name is the node's name.
+	Configure func(name string, cfg *node.Config, opts *node.Options)
 	// ExtraMembers are written into a new genesis beside the devnet's own nodes: members
 	// that run no node here (a test's hostile peer, an employer that signs requests).
 	ExtraMembers []ledger.Member
@@ -76,6 +79,8 @@ type Devnet struct {
 	temp bool
 	out  io.Writer
 	log  *slog.Logger
+	cfgs []node.Config  // each node's configuration, for Wipe
+	opts []node.Options // each node's options (without the HTTP listener), for Wipe
 
 	mu       sync.Mutex
 	accepted map[string][]string // region → some accepted record IDs (most recent last)
@@ -209,12 +214,18 @@ func Start(opts Options) (_ *Devnet, err error) {
 			cfg.BlockInterval = node.Duration{Duration: 100 * time.Millisecond}
 			cfg.CheckpointInterval = node.Duration{Duration: 100 * time.Millisecond}
 		}
-		n, err := node.Start(cfg, node.Options{Logger: d.log, HTTPListener: listeners[i]})
+		nopts := node.Options{Logger: d.log, HTTPListener: listeners[i]}
+		if opts.Configure != nil {
+			opts.Configure(m.name, &cfg, &nopts)
+		}
+		n, err := node.Start(cfg, nopts)
 		if err != nil {
 			closeListeners(i + 1)
 			return nil, fmt.Errorf("devnet: start %s: %w", m.name, err)
 		}
 		d.Nodes = append(d.Nodes, n)
+		nopts.HTTPListener = nil
+		d.cfgs, d.opts = append(d.cfgs, cfg), append(d.opts, nopts)
 		d.Entries = append(d.Entries, Entry{Name: m.name, Role: m.role, Region: m.region, HTTP: "http://" + n.HTTPAddr(),
 			Token: n.Token(), PeerID: m.signer.ID().String()})
 	}
@@ -441,6 +452,28 @@ func (d *Devnet) RunLoad(ctx context.Context, rate float64, seed uint64) {
 			})
 		}
 	}
+}
+
+// Wipe stops node i, deletes its data directory and starts it again empty, with the same key,
+// configuration and addresses: it then catches up from its peers. The benchmark times that.
+func (d *Devnet) Wipe(ctx context.Context, i int) error {
+	if i < 0 || i >= len(d.Nodes) {
+		return fmt.Errorf("devnet: no node %d", i)
+	}
+	name := d.Entries[i].Name
+	if err := d.Nodes[i].Close(ctx); err != nil {
+		return fmt.Errorf("devnet: stop %s: %w", name, err)
+	}
+	if err := os.RemoveAll(d.cfgs[i].DataDir); err != nil {
+		return fmt.Errorf("devnet: wipe %s: %w", name, err)
+	}
+	n, err := node.Start(d.cfgs[i], d.opts[i])
+	if err != nil {
+		return fmt.Errorf("devnet: restart %s: %w", name, err)
+	}
+	d.Nodes[i] = n
+	d.Entries[i].Token = n.Token()
+	return nil
 }
 
 // PrintSummary writes the nodes' URLs and tokens.

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/jaminan/jaminan/bench"
+)
+
+func runBench(args []string, stdout, stderr io.Writer) error {
+	def := bench.DefaultOptions()
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ministry := fs.Int("ministry", def.Ministry, "ministry nodes")
+	bureaus := fs.Int("bureaus", def.Bureaus, "bureau nodes (1–4)")
+	mode := fs.String("mode", def.Mode, "how records go in: producer (in process, outbox onwards) or http (POST /v1/records)")
+	rates := fs.String("rates", joinRates(def.Rates), "offered loads in records/s, comma-separated; max: as fast as the bureaus acknowledge")
+	warmup := fs.Duration("warmup", def.Warmup, "load before each step's window")
+	duration := fs.Duration("duration", def.Duration, "each step's measurement window")
+	drain := fs.Duration("drain", def.Drain, "longest wait after each step for the backlog to become final")
+	blockRecords := fs.Int("block-records", def.BlockRecords, "records per block (node block_records)")
+	blockInterval := fs.Duration("block-interval", def.BlockInterval, "node block_interval")
+	cpInterval := fs.Duration("checkpoint-interval", def.CheckpointInterval, "node checkpoint_interval")
+	conc := fs.Int("concurrency", def.Concurrency, "concurrent submissions per bureau")
+	workers := fs.Int("workers", def.Workers, "synthetic workers per bureau")
+	catchUp := fs.Bool("catch-up", def.CatchUp, "after the steps, wipe the last bureau and time its catch-up")
+	ceilings := fs.Bool("ceilings", def.Ceilings, "measure the component ceilings after the network stops")
+	ceilingRecords := fs.Int("ceiling-records", def.CeilingRecords, "records the store apply ceiling applies")
+	ceilingBlocks := fs.Int("ceiling-blocks", def.CeilingBlocks, "blocks per checkpoint in the store apply ceiling")
+	onlyCeilings := fs.Bool("only-ceilings", false, "measure the component ceilings only, without a network")
+	procs := fs.Bool("procs", false, "one process per node (not implemented yet: the run is in one process)")
+	dir := fs.String("dir", "", "data directory (default: a temporary directory, removed at the end)")
+	jsonPath := fs.String("json", "", "write the report as JSON to this file")
+	plotPath := fs.String("plot", "", "write the latency-versus-load plot to this .svg or .png file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	seed := fs.Uint64("seed", def.Seed, "workload seed")
+	logLevel := fs.String("log-level", "off", "node logs on stderr: off, debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage{err}
+	}
+	usage := "usage: jaminan bench [--mode producer|http] [--rates 2000,10000,max] [--duration 10s] [--ministry N] [--bureaus N] [--json FILE] [--plot FILE.svg] [--cpuprofile FILE]"
+	if fs.NArg() != 0 {
+		return exitUsage{fmt.Errorf("unexpected arguments %q; %s", fs.Args(), usage)}
+	}
+	if *procs {
+		return exitUsage{fmt.Errorf("--procs (one process per node) is not implemented; run without it for the in-process network")}
+	}
+	rs, err := parseRates(*rates)
+	if err != nil {
+		return exitUsage{fmt.Errorf("--rates: %w; %s", err, usage)}
+	}
+	logs := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if *logLevel != "off" {
+		var lvl slog.Level
+		if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+			return exitUsage{fmt.Errorf("--log-level: %w", err)}
+		}
+		logs = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	}
+	o := bench.Options{Ministry: *ministry, Bureaus: *bureaus, Mode: *mode, Rates: rs, Warmup: *warmup, Duration: *duration,
+		Drain: *drain, BlockRecords: *blockRecords, BlockInterval: *blockInterval, CheckpointInterval: *cpInterval,
+		Workers: *workers, Concurrency: *conc, CatchUp: *catchUp, Ceilings: *ceilings, CeilingRecords: *ceilingRecords, CeilingBlocks: *ceilingBlocks,
+		Dir: *dir, Seed: *seed, Out: stderr, Logger: logs}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if *onlyCeilings {
+		cs, err := bench.Ceilings(ctx, o)
+		if err != nil {
+			return err
+		}
+		rep := &bench.Report{Ceilings: cs}
+		return rep.WriteCeilings(stdout)
+	}
+	rep, err := bench.Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteTable(stdout); err != nil {
+		return err
+	}
+	if *jsonPath != "" {
+		if err := rep.WriteJSON(*jsonPath); err != nil {
+			return err
+		}
+	}
+	if *plotPath != "" {
+		if err := rep.WritePlot(*plotPath); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parseRates(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "max" {
+			out = append(out, 0)
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSuffix(strings.ToLower(f), "k"), 64)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("%q: want a positive number of records/s (10000 or 10k) or max", f)
+		}
+		if strings.HasSuffix(strings.ToLower(f), "k") {
+			v *= 1000
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func joinRates(rs []float64) string {
+	var parts []string
+	for _, r := range rs {
+		if r == 0 {
+			parts = append(parts, "max")
+		} else {
+			parts = append(parts, strconv.FormatFloat(r, 'f', -1, 64))
+		}
+	}
+	return strings.Join(parts, ",")
+}
