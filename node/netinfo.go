@@ -42,23 +42,8 @@ func (i *netInfo) vote(v *ledger.Vote) {
 	}
 }
 
-// committed notes an applied checkpoint: its size, and the transfer applications it accepted.
-func (i *netInfo) committed(cb *ledger.CheckpointBody, res *ledger.Result, blocks []*ledger.Block) {
-	ok := map[ledger.Hash]bool{}
-	for _, r := range res.Receipts {
-		if r.Code == ledger.CodeOK {
-			ok[r.ID] = true
-		}
-	}
-	var cases []ledger.Hash
-	for _, b := range blocks {
-		for _, raw := range b.Records {
-			rec, _, err := ledger.DecodeRecord(raw)
-			if err == nil && rec.Type == ledger.TypeTransferApply && ok[rec.ID()] {
-				cases = append(cases, rec.ID())
-			}
-		}
-	}
+// committed notes an applied checkpoint: its size, and the transfer cases it opened.
+func (i *netInfo) committed(cb *ledger.CheckpointBody, res *ledger.Result, cases []ledger.Hash) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if len(i.pending) < maxPending {

@@ -83,8 +83,12 @@ func TestNetInfoOpenCases(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := &ledger.Result{Receipts: []ledger.Receipt{{ID: ok.ID(), Code: ledger.CodeOK}, {ID: refused.ID(), Code: "T4"}, {ID: other.ID(), Code: ledger.CodeOK}}}
+	opened, moved := transferSteps([]*ledger.Block{b}, res)
+	if len(moved) != 1 || moved[0] != ok.ID() {
+		t.Fatalf("moved cases %v, want %s", moved, ok.ID())
+	}
 	i := newNetInfo()
-	i.committed(&ledger.CheckpointBody{Checkpoint: ledger.Checkpoint{Seq: 1}}, res, []*ledger.Block{b})
+	i.committed(&ledger.CheckpointBody{Checkpoint: ledger.Checkpoint{Seq: 1}}, res, opened)
 	if _, _, open := i.snapshot(); len(open) != 1 || open[0] != ok.ID() {
 		t.Fatalf("open cases %v, want %s", open, ok.ID())
 	}

@@ -441,12 +441,13 @@ func (n *Node) committed(cb *ledger.CheckpointBody, res *ledger.Result, blocks [
 	if n.onCommitted != nil {
 		n.onCommitted(cb, res)
 	}
-	n.info.committed(cb, res, blocks)
+	opened, moved := transferSteps(blocks, res)
+	n.info.committed(cb, res, opened)
 	if n.prod != nil {
 		n.prod.committed(res, blocks)
 	}
 	n.views.refresh()
-	n.processTransfers(blocks, res)
+	n.processTransfers(moved)
 	for _, r := range res.Receipts {
 		n.metrics.applied.WithLabelValues(r.Code).Inc()
 	}

@@ -8,23 +8,15 @@ import (
 	"github.com/jaminan/jaminan/ledger/rules"
 )
 
-// processTransfers moves the transfer cases of an applied checkpoint to their next stage where
-// this bureau is the one to act (DOMAIN.md T4): the new place sends the contact letter, the old
-// place transfers the funds and the record, the new place completes. The ledger computes the
-// amounts (T1) and checks every step; this is the bureau's clerk, not its judge. The records are
-// authored by the node and go through its own producer like any operator submission.
-func (n *Node) processTransfers(blocks []*ledger.Block, res *ledger.Result) {
-	prov := n.self.Province()
-	if n.self.Role != ledger.RoleBureau || prov == "" || n.prod == nil {
-		return
-	}
+// transferSteps lists what the accepted transfer records of an applied checkpoint did: the
+// cases opened (transfer.apply) and the cases moved on by a letter or a transfer-out, in order.
+func transferSteps(blocks []*ledger.Block, res *ledger.Result) (opened, moved []ledger.Hash) {
 	ok := map[ledger.Hash]bool{}
 	for _, r := range res.Receipts {
 		if r.Code == ledger.CodeOK {
 			ok[r.ID] = true
 		}
 	}
-	var cases []ledger.Hash
 	for _, b := range blocks {
 		for _, raw := range b.Records {
 			rec, body, err := ledger.DecodeRecord(raw)
@@ -33,15 +25,26 @@ func (n *Node) processTransfers(blocks []*ledger.Block, res *ledger.Result) {
 			}
 			switch body := body.(type) {
 			case *ledger.TransferApply:
-				cases = append(cases, rec.ID())
+				opened = append(opened, rec.ID())
+				moved = append(moved, rec.ID())
 			case *ledger.TransferLetter:
-				cases = append(cases, body.Case)
+				moved = append(moved, body.Case)
 			case *ledger.TransferOut:
-				cases = append(cases, body.Case)
+				moved = append(moved, body.Case)
 			}
 		}
 	}
-	if len(cases) == 0 {
+	return opened, moved
+}
+
+// processTransfers moves the transfer cases of an applied checkpoint to their next stage where
+// this bureau is the one to act (DOMAIN.md T4): the new place sends the contact letter, the old
+// place transfers the funds and the record, the new place completes. The ledger computes the
+// amounts (T1) and checks every step; this is the bureau's clerk, not its judge. The records are
+// authored by the node and go through its own producer like any operator submission.
+func (n *Node) processTransfers(cases []ledger.Hash) {
+	prov := n.self.Province()
+	if n.self.Role != ledger.RoleBureau || prov == "" || n.prod == nil || len(cases) == 0 {
 		return
 	}
 	now := uint64(n.clock().UnixMilli())
