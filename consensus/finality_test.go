@@ -49,11 +49,13 @@ func TestWrongRootByOneMinistryNode(t *testing.T) {
 			break
 		}
 		// Leadership may move by itself under load, and raft gives a transfer one election
-		// timeout (100 ms here), which a race-instrumented run on two cores can miss.
+		// timeout (100 ms here), which a race-instrumented run on two cores can miss. A failed
+		// transfer stays "in progress" until that timeout ends: wait it out before the next try.
 		if try == 5 {
 			t.Fatal(err)
 		}
 		t.Logf("transfer attempt %d: %v", try+1, err)
+		time.Sleep(300 * time.Millisecond)
 	}
 	nl, _ := c.waitLeader(10*time.Second, l)
 	t.Logf("leadership moved from node %d to %d in %v", l, nl, time.Since(start).Round(time.Millisecond))
