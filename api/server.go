@@ -2,11 +2,13 @@ package api
 
 import (
 	"bytes"
+	"context"
 	_ "embed"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"path"
 	"runtime/debug"
@@ -136,11 +138,17 @@ func NewServer(addr string, cfg Config) (*http.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &http.Server{
+	// Requests run under a context that Shutdown cancels: an event stream (or any handler
+	// waiting on its request's context) then ends, and Shutdown does not wait on it for ever.
+	base, cancel := context.WithCancel(context.Background())
+	srv := &http.Server{
 		Addr: addr, Handler: a, ReadHeaderTimeout: cfg.ReadHeaderTimeout, ReadTimeout: cfg.ReadTimeout,
 		WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-	}, nil
+		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		BaseContext: func(net.Listener) context.Context { return base },
+	}
+	srv.RegisterOnShutdown(cancel)
+	return srv, nil
 }
 
 // access says who may call a route before its handler looks closer.

@@ -506,8 +506,12 @@ func (n *Node) Final() ledger.Meta {
 // Registry returns the node's Prometheus registry (served at /metrics).
 func (n *Node) Registry() *prometheus.Registry { return n.reg }
 
+// httpShutdownGrace is how long Close lets HTTP requests in flight finish.
+const httpShutdownGrace = 5 * time.Second
+
 // Close stops the node. Order, each step with its reason:
-//  1. HTTP: no new submissions or reads reach parts being stopped (in-flight requests finish);
+//  1. HTTP: no new submissions or reads reach parts being stopped (in-flight requests finish
+//     within httpShutdownGrace; connections held beyond it are closed);
 //  2. producer: no new blocks; what is in the outbox is cut after the next start;
 //  3. consensus: the executor stops applying and the orderer leaves Raft, while the network is
 //     still there for Raft's last messages;
@@ -518,9 +522,17 @@ func (n *Node) Close(ctx context.Context) error {
 		n.closing.Store(true)
 		var errs []error
 		if n.http != nil {
-			if err := n.http.Shutdown(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("stop HTTP API: %w", err))
+			// Requests in flight get a bounded grace; clients that hold a connection beyond it
+			// (a slow body, a stream that is never read) are cut, so that they cannot keep the
+			// node from stopping.
+			sctx, cancel := context.WithTimeout(ctx, httpShutdownGrace)
+			if err := n.http.Shutdown(sctx); err != nil {
+				n.log.Warn("HTTP API: connections still open after the grace period; closing them", "err", err)
+				if err := n.http.Close(); err != nil {
+					errs = append(errs, fmt.Errorf("stop HTTP API: %w", err))
+				}
 			}
+			cancel()
 		}
 		if n.prod != nil {
 			n.prod.Close()
