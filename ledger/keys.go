@@ -40,39 +40,51 @@ func key(prefix byte, parts ...[]byte) []byte {
 	return k
 }
 
-func u32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+// The layouts of the keys Apply writes most, each defined once: the package functions below
+// allocate the key, the ctx methods build it in the checkpoint's arena (it lives as long as the
+// checkpoint's values, and building it allocates nothing per key).
 
-// arenaKey is key built in the arena a: keys written by Apply live as long as the checkpoint's
-// values, and building them allocates nothing per key.
-func (a *arena) key(prefix byte, parts ...[]byte) []byte {
-	var buf [128]byte
-	k := append(buf[:0], prefix)
-	for _, p := range parts {
-		k = append(k, p...)
-	}
-	return a.copy(k)
+func appendKeyID(b []byte, prefix byte, id []byte) []byte { return append(append(b, prefix), id...) }
+
+// appendKeyPlace is prefix | worker | scheme byte | province, the account layout (and the start
+// of the month layout).
+func appendKeyPlace(b []byte, prefix byte, w WorkerID, scheme, prov string) []byte {
+	b = append(append(b, prefix), w[:]...)
+	return append(append(b, schemeByte(scheme)), prov...)
 }
 
-func (c *ctx) keyRecord(id Hash) []byte    { return c.t.values.key(pfxRecord, id[:]) }
-func (c *ctx) keyWorker(w WorkerID) []byte { return c.t.values.key(pfxWorker, w[:]) }
+func appendKeyMonth(b []byte, w WorkerID, scheme, prov string, p uint32) []byte {
+	return binary.BigEndian.AppendUint32(appendKeyPlace(b, pfxMonth, w, scheme, prov), p)
+}
+
+func (c *ctx) keyRecord(id Hash) []byte {
+	var buf [64]byte
+	return c.t.values.copy(appendKeyID(buf[:0], pfxRecord, id[:]))
+}
+func (c *ctx) keyWorker(w WorkerID) []byte {
+	var buf [64]byte
+	return c.t.values.copy(appendKeyID(buf[:0], pfxWorker, w[:]))
+}
 func (c *ctx) keyAccount(w WorkerID, scheme, prov string) []byte {
-	return c.t.values.key(pfxAccount, w[:], []byte{schemeByte(scheme)}, []byte(prov))
+	var buf [64]byte
+	return c.t.values.copy(appendKeyPlace(buf[:0], pfxAccount, w, scheme, prov))
 }
 func (c *ctx) keyMonth(w WorkerID, scheme, prov string, p uint32) []byte {
-	return c.t.values.key(pfxMonth, w[:], []byte{schemeByte(scheme)}, []byte(prov), u32(p))
+	var buf [64]byte
+	return c.t.values.copy(appendKeyMonth(buf[:0], w, scheme, prov, p))
 }
 
-func keyRecord(id Hash) []byte       { return key(pfxRecord, id[:]) }
+func keyRecord(id Hash) []byte       { return appendKeyID(nil, pfxRecord, id[:]) }
 func keyTip(p KeyID) []byte          { return key(pfxTip, []byte(p)) }
-func keyWorker(w WorkerID) []byte    { return key(pfxWorker, w[:]) }
+func keyWorker(w WorkerID) []byte    { return appendKeyID(nil, pfxWorker, w[:]) }
 func keyTransfer(id Hash) []byte     { return key(pfxTransfer, id[:]) }
 func keyWorkerKey(w WorkerID) []byte { return key(pfxWorkerK, w[:]) }
 func keyKeyWorker(k KeyID) []byte    { return key(pfxKeyW, []byte(k)) }
 func keyAccount(w WorkerID, scheme, prov string) []byte {
-	return key(pfxAccount, w[:], []byte{schemeByte(scheme)}, []byte(prov))
+	return appendKeyPlace(make([]byte, 0, 40), pfxAccount, w, scheme, prov)
 }
 func keyMonth(w WorkerID, scheme, prov string, p uint32) []byte {
-	return key(pfxMonth, w[:], []byte{schemeByte(scheme)}, []byte(prov), u32(p))
+	return appendKeyMonth(make([]byte, 0, 44), w, scheme, prov, p)
 }
 func keyPool(prov, scheme string) []byte {
 	return key(pfxPool, []byte(prov), []byte{schemeByte(scheme)})
