@@ -282,14 +282,7 @@ func TestStatementVerifiesOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := ledger.DecodeStatement(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, err := st.Verify(h.mem.Genesis())
-	if err != nil {
-		t.Fatalf("statement does not verify offline: %v", err)
-	}
+	st, sum := verifyStatement(t, h, raw)
 	if sum.Worker != pseudonym(workerID) || sum.Records != 3 || sum.Regions["44"].Months != 2 ||
 		sum.Regions["44"].EmployeeAmount != 64000+80000 || out.Records != 3 {
 		t.Fatalf("summary %+v (served %+v)", sum, out.Summary)

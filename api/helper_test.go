@@ -283,3 +283,18 @@ func (h *harness) submit(records ...map[string]any) []ledger.Hash {
 func pseudonym(id string) ledger.WorkerID {
 	return ledger.Pseudonym(ledgertest.Pepper, strings.ToUpper(id))
 }
+
+// verifyStatement decodes a served statement and verifies it offline against the genesis, as
+// `jaminan verify` does.
+func verifyStatement(t *testing.T, h *harness, raw []byte) (*ledger.Statement, *ledger.StatementSummary) {
+	t.Helper()
+	st, err := ledger.DecodeStatement(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := st.Verify(h.mem.Genesis())
+	if err != nil {
+		t.Fatalf("statement does not verify offline: %v", err)
+	}
+	return st, sum
+}

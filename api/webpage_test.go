@@ -203,14 +203,7 @@ func TestStatementPrintQR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := ledger.DecodeStatement(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, err := st.Verify(h.mem.Genesis())
-	if err != nil {
-		t.Fatalf("the QR codes' statement does not verify: %v", err)
-	}
+	_, sum := verifyStatement(t, h, raw)
 	if sum.Worker != pseudonym(workerID) || sum.Records != out.Records || sum.Regions["44"].Months != 10 {
 		t.Fatalf("summary %+v", sum)
 	}
