@@ -41,8 +41,8 @@ type chain struct {
 	onFinal func(*ledger.CheckpointBody, *ledger.Certificate)
 	// onCommit is told of every applied checkpoint, after it is durable.
 	onCommit func(*ledger.CheckpointBody, *ledger.Result, []*ledger.Block)
-	// needBlocks asks the network for missing blocks (a sync round).
-	needBlocks func()
+	// needBlocks asks the network for a missing block: by hash, then a sync round.
+	needBlocks func(ledger.Hash)
 
 	mu       sync.Mutex
 	pool     map[ledger.Hash]*ledger.Block
@@ -261,7 +261,7 @@ func (c *chain) Block(ctx context.Context, h ledger.Hash) (*ledger.Block, error)
 		}
 		if time.Since(asked) > time.Second && c.needBlocks != nil {
 			asked = time.Now()
-			go c.needBlocks()
+			go c.needBlocks(h)
 		}
 		t := time.NewTimer(time.Second)
 		select {
@@ -489,6 +489,34 @@ func (c *chain) PutBlock(b *ledger.Block) error {
 	if c.onBlock != nil {
 		c.onBlock(b)
 	}
+	return nil
+}
+
+// PutOrderedBlock implements p2p.OrderedSink: b was fetched by hash because a checkpoint names
+// it, and PutBlock refused it as a conflict with the branch of its producer's chain this node
+// holds (an equivocating producer's other block, or a block built on it). The checkpoint's order
+// is the authority, so b is pooled by hash, outside the heights index, for the executor; the
+// state machine rejects it with a receipt if it does not follow the producer's applied tip. Seen
+// without this: a rogue equivocated at height 1 and built height 2 on the block the leader held;
+// the other ministry nodes refused height 2 as a fork and waited for it for ever, and finality
+// stopped on every node.
+func (c *chain) PutOrderedBlock(b *ledger.Block) error {
+	h := b.Hash()
+	v := c.st.View()
+	defer v.Release()
+	if _, _, err := v.Block(h); err == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pool[h] != nil {
+		return nil
+	}
+	if len(c.pool) >= maxPoolBlocks {
+		return fmt.Errorf("put ordered block: pool full (%d blocks waiting to be ordered)", maxPoolBlocks)
+	}
+	c.pool[h] = b
+	c.broadcast()
 	return nil
 }
 

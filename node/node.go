@@ -262,13 +262,18 @@ func (n *Node) startNetwork() error {
 	if n.p2p, err = p2p.New(cfg, p2p.NewMembers(reg, meta.Time), sourceAdapter{n.chain}, sink); err != nil {
 		return fmt.Errorf("start p2p: %w", err)
 	}
-	n.chain.needBlocks = func() {
+	n.chain.needBlocks = func(h ledger.Hash) {
 		if n.closing.Load() || !n.catching.CompareAndSwap(false, true) {
 			return
 		}
 		defer n.catching.Store(false)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
+		// By hash first: a block an ordered checkpoint names may be one this node refused
+		// (a fork of an equivocating producer), which the producer sync would refuse again.
+		if err := n.p2p.FetchBlocks(ctx, []ledger.Hash{h}); err == nil {
+			return
+		}
 		_ = n.p2p.SyncNow(ctx)
 	}
 	return nil

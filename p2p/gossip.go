@@ -197,6 +197,29 @@ func (n *Node) deliverBlock(b *ledger.Block, from peer.ID, via string) error {
 	return fmt.Errorf("store block: %w", err)
 }
 
+// deliverOrderedBlock stores a block fetched by hash because a checkpoint names it: as any
+// other block first (a conflict is still evidence against its producer), then, if the sink did
+// not keep it, by hash only (OrderedSink), so that the checkpoint can be applied.
+func (n *Node) deliverOrderedBlock(b *ledger.Block, from peer.ID) error {
+	err := n.deliverBlock(b, from, viaSync)
+	if _, herr := n.src.Block(b.Hash()); herr == nil {
+		return nil
+	}
+	// Refused as a conflict, or taken without being kept (a height the producer's applied
+	// chain has passed): keep it by hash.
+	os, ok := n.sink.(OrderedSink)
+	if !ok {
+		if err == nil {
+			err = fmt.Errorf("block %s was not kept", b.Hash())
+		}
+		return err
+	}
+	if err := os.PutOrderedBlock(b); err != nil {
+		return fmt.Errorf("store ordered block %s: %w", b.Hash(), err)
+	}
+	return nil
+}
+
 // report passes evidence to the node.
 func (n *Node) report(e Evidence) {
 	n.metrics.equivocal.Inc()

@@ -146,6 +146,20 @@ func (m *MemorySource) Tips() ([]Tip, error) {
 	return out, nil
 }
 
+// PutOrderedBlock implements OrderedSink: the block is kept by hash for the checkpoints that
+// name it, outside the producer's chain.
+func (m *MemorySource) PutOrderedBlock(b *ledger.Block) error {
+	if err := b.Verify(m.network); err != nil {
+		return fmt.Errorf("store ordered block: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.blocks[b.Hash()]; !ok {
+		m.blocks[b.Hash()] = b
+	}
+	return nil
+}
+
 // PutBlock implements Sink: it verifies the block and stores it; a block above the producer's
 // tip waits (at most maxPendingAhead heights ahead) until the blocks below it arrive.
 func (m *MemorySource) PutBlock(b *ledger.Block) error {

@@ -91,6 +91,16 @@ type Sink interface {
 	PutVote(kind VoteKind, v *ledger.Vote) error
 }
 
+// OrderedSink is implemented by a Sink that can keep a block a checkpoint names, whatever the
+// producer's chain looks like locally. The checkpoint's order is the authority: a producer that
+// signed two chains (an equivocation, then a block on its other branch) may have had the one the
+// sink refused ordered, and the sink must apply it (the state machine rejects what does not
+// follow the producer's applied tip, with a receipt). Sync calls PutOrderedBlock only for blocks
+// it fetched by hash because a checkpoint names them, after PutBlock refused them as a conflict.
+type OrderedSink interface {
+	PutOrderedBlock(b *ledger.Block) error
+}
+
 // MinistryFunc returns the ministry set in force at checkpoint seq, against which that
 // checkpoint's certificate is verified.
 type MinistryFunc func(seq uint64) ([]ledger.KeyID, error)

@@ -380,9 +380,10 @@ func (s *syncer) fetchBlocks(ctx context.Context, p peer.ID, hashes []ledger.Has
 				return fmt.Errorf("%w: block %s", errWrongItem, h)
 			}
 			delete(want, h)
-			// A block a final checkpoint orders is history, whatever the producer's
-			// standing now; conflicts are reported by deliverBlock.
-			_ = n.deliverBlock(b, p, viaSync)
+			// A block a checkpoint orders is history, whatever the producer's standing now
+			// and whatever branch of its chain the node holds; conflicts are reported as
+			// evidence by deliverOrderedBlock, which keeps the block all the same.
+			_ = n.deliverOrderedBlock(b, p)
 			return nil
 		})
 		if err != nil {
@@ -523,6 +524,40 @@ func (n *Node) LatestCheckpoint(ctx context.Context, p peer.ID) (*ledger.Checkpo
 		return nil, nil, fmt.Errorf("latest checkpoint from %s: %w", p, ErrNotFound)
 	}
 	return cb, cert, nil
+}
+
+// FetchBlocks asks the connected peers, one after the other, for the blocks with these hashes
+// that the node does not hold, and stores them as blocks a checkpoint names (OrderedSink): the
+// executor of an ordered checkpoint uses it for a block that gossip and the producer sync did
+// not bring, such as a fork of an equivocating producer that the node refused. It returns nil
+// once every block is held.
+func (n *Node) FetchBlocks(ctx context.Context, hashes []ledger.Hash) error {
+	missing := func() []ledger.Hash {
+		var out []ledger.Hash
+		for _, h := range hashes {
+			if _, err := n.src.Block(h); err != nil {
+				out = append(out, h)
+			}
+		}
+		return out
+	}
+	var errs []error
+	for _, p := range n.syncer.peers() {
+		todo := missing()
+		if len(todo) == 0 {
+			return nil
+		}
+		if err := n.syncer.fetchBlocks(ctx, p, todo); err != nil {
+			errs = append(errs, err)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if todo := missing(); len(todo) > 0 {
+		return fmt.Errorf("fetch %d blocks: %w", len(todo), errors.Join(append(errs, ErrNotFound)...))
+	}
+	return nil
 }
 
 // SyncNow runs a full sync round (status of every peer, then catch-up) and waits for it.
