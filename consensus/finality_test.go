@@ -202,7 +202,8 @@ func TestOrderingThroughput(t *testing.T) {
 		}
 	}
 	submitted := time.Since(start)
-	l := c.leader()
+	// Leadership may be changing under load: wait for a leader rather than read -1.
+	l, _ := c.waitLeader(10*time.Second, -1)
 	fsm := c.node(l).Orderer.FSM()
 	eventually(t, 60*time.Second, "every reference ordered", func() bool {
 		for _, p := range prods {
