@@ -137,3 +137,8 @@ require (
 	google.golang.org/protobuf v1.36.12
 	lukechampine.com/blake3 v1.4.1 // indirect
 )
+
+// badger maps its memtable logs, value logs and tables from sparse files; on a full file
+// system the first write to an unbacked page kills the process with SIGBUS. The patched copy
+// allocates the blocks of every writable mapping up front (third_party/README.md).
+replace github.com/dgraph-io/ristretto/v2 v2.2.0 => ./third_party/ristretto

@@ -16,6 +16,10 @@ var ErrNotFound = errors.New("not found")
 // down, its store failing, its submission queue full. Handlers answer it with 503.
 var ErrUnavailable = errors.New("unavailable")
 
+// ErrNoSpace is returned (wrapped) by a Backend whose disk is too full to store what was asked:
+// nothing was stored, and the client retries later (507).
+var ErrNoSpace = errors.New("insufficient storage")
+
 // Backend is what the HTTP handlers need from a node. The node implements it over its store,
 // producer and p2p host; MemBackend implements it in memory for tests and the in-memory devnet.
 // Every method is safe for concurrent use.
@@ -46,8 +50,8 @@ type Backend interface {
 	// Submit hands records to the node's producer and returns once each is durable (it will be
 	// carried in a block until it is final or rejected with a receipt) or refused. The results
 	// are in the order of recs. An error means nothing can be said about any record (for
-	// example ErrUnavailable); the caller answers 503 and the client retries (records are
-	// deduplicated by ID).
+	// example ErrUnavailable, or ErrNoSpace when the disk is full); the caller answers 503 or
+	// 507 and the client retries (records are deduplicated by ID).
 	Submit(ctx context.Context, recs []ledger.Record) ([]SubmitResult, error)
 
 	// Pending reports whether record id was acknowledged by Submit and is not yet in a final

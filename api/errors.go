@@ -18,6 +18,7 @@ const (
 	CodeTooLarge         = "too_large"
 	CodeUnsupportedType  = "unsupported_media_type"
 	CodeUnavailable      = "unavailable"
+	CodeNoSpace          = "insufficient_storage" // the node's disk is (nearly) full
 	CodeInternal         = "internal"
 	CodeConflict         = "conflict" // the command needs another node (the leader, a ministry node)
 	CodeRefused          = "refused"  // the command was understood and refused
@@ -67,7 +68,7 @@ type errorDetail struct {
 }
 
 // toHTTPError maps any handler error to its response: httpError as is, the Backend's sentinels
-// to 404 and 503, everything else to 500 (internal reports the detail only to the log).
+// to 404, 503 and 507, everything else to 500 (internal reports the detail only to the log).
 func toHTTPError(err error) (*httpError, bool) {
 	var he *httpError
 	switch {
@@ -75,6 +76,8 @@ func toHTTPError(err error) (*httpError, bool) {
 		return he, false
 	case errors.Is(err, ErrNotFound):
 		return notFound("%v", err), false
+	case errors.Is(err, ErrNoSpace):
+		return errorf(http.StatusInsufficientStorage, CodeNoSpace, "the node's disk is full; nothing was stored; retry later"), true
 	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "the node cannot serve this now; retry later"), true
 	}

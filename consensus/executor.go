@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/jaminan/jaminan/ledger"
 )
@@ -68,7 +69,18 @@ type Executor struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
+
+	// retrying is set while a commit keeps failing with ErrRetry (run's goroutine only).
+	retrying bool
 }
+
+// ErrRetry is returned (wrapped) by a State's Commit that wrote nothing and may succeed later
+// (the node's disk is full): the executor keeps the checkpoint and tries again after
+// retryCommitAfter, instead of halting. The node lags meanwhile; nothing is lost.
+var ErrRetry = errors.New("commit failed; retry later")
+
+// retryCommitAfter is the pause between commits that failed with ErrRetry.
+const retryCommitAfter = time.Second
 
 // NewExecutor starts an executor; Close stops it.
 func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
@@ -224,9 +236,27 @@ func (e *Executor) step(ctx context.Context) error {
 		return ErrHalted
 	}
 	if err := e.cfg.State.Commit(cb, res); err != nil {
+		if errors.Is(err, ErrRetry) {
+			if !e.retrying {
+				e.retrying = true
+				e.cfg.Monitor.raise(AlarmCommitRetry, next, HealthDegraded, "committing a checkpoint failed; retrying", "err", err)
+			}
+			e.requeue(q)
+			t := time.NewTimer(retryCommitAfter)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+			return fmt.Errorf("commit checkpoint %d: %w", next, err)
+		}
 		e.cfg.Monitor.raise(AlarmApply, next, HealthHalted, "committing a checkpoint failed", "err", err)
 		e.cfg.Finality.halt(next)
 		return fmt.Errorf("%w: commit checkpoint %d: %w", ErrHalted, next, err)
+	}
+	if e.retrying {
+		e.retrying = false
+		e.log.Info("consensus: committing checkpoints again", "seq", next)
 	}
 	e.mu.Lock()
 	e.recent[next] = cb

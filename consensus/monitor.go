@@ -46,6 +46,7 @@ const (
 	AlarmEquivocation = "equivocation"  // a ministry key signed two results at one sequence
 	AlarmDoubleBlock  = "double_block"  // a producer signed two blocks at one height
 	AlarmBadFinal     = "bad_final"     // a certificate or checkpoint offered as final failed verification
+	AlarmCommitRetry  = "commit_retry"  // a checkpoint could not be written (disk full); retried
 )
 
 const alarmFSMHalt = AlarmFSMHalt

@@ -163,9 +163,14 @@ func (b backend) Submit(ctx context.Context, recs []ledger.Record) ([]api.Submit
 	if b.n.prod == nil || b.n.closing.Load() {
 		return nil, fmt.Errorf("submit: %w: the node is shutting down", api.ErrUnavailable)
 	}
+	if err := b.n.disk.check(); err != nil {
+		return nil, fmt.Errorf("submit: %w", err)
+	}
 	res, err := b.n.prod.Submit(ctx, recs)
 	if err == nil {
 		b.n.metrics.submitted.Add(float64(len(recs)))
+	} else if isNoSpace(err) {
+		err = fmt.Errorf("submit: %w: %w", errNoSpace, err)
 	}
 	return res, err
 }

@@ -41,6 +41,8 @@ type chain struct {
 	onFinal func(*ledger.CheckpointBody, *ledger.Certificate)
 	// onCommit is told of every applied checkpoint, after it is durable.
 	onCommit func(*ledger.CheckpointBody, *ledger.Result, []*ledger.Block)
+	// disk refuses commits while the disk is nearly full (the executor retries them).
+	disk diskGuard
 	// needBlocks asks the network for a missing block: by hash, then a sync round.
 	needBlocks func(ledger.Hash)
 
@@ -126,7 +128,13 @@ func (c *chain) Commit(cb *ledger.CheckpointBody, res *ledger.Result) error {
 	if cert != nil && (cert.Checkpoint != res.Checkpoint || cert.StateRoot != res.StateRoot) {
 		cert = nil // the executor raises the alarm; never store a certificate of another result
 	}
+	if err := c.disk.check(); err != nil {
+		return fmt.Errorf("commit checkpoint %d: %w", seq, err)
+	}
 	if err := c.st.ApplyCheckpoint(cb, blocks, res, cert); err != nil {
+		if isNoSpace(err) {
+			return fmt.Errorf("commit checkpoint %d: %w: %w", seq, errNoSpace, err)
+		}
 		return fmt.Errorf("commit checkpoint %d: %w", seq, err)
 	}
 	c.mu.Lock()

@@ -74,7 +74,16 @@ type Config struct {
 	// checkpoint and record stamps, signature windows, consent dates). Zero in production; the
 	// torture suite sets it to run a node with a skewed clock.
 	ClockOffset Duration `json:"clock_offset,omitempty"`
+	// MinFreeDiskMiB is the free space, in MiB, below which the node stops writing to its
+	// data directory's file system: it answers new records with 507 and retries applying
+	// checkpoints until space returns (docs/OPERATING.md, "Disk space"). 0 turns the guard off.
+	MinFreeDiskMiB int `json:"min_free_disk_mib,omitempty"`
 }
+
+// DefaultMinFreeDiskMiB covers what the store may still write once it has been let write: a new
+// memtable log (2 × 16 MiB) and value log (2 × 64 MiB), whose blocks are allocated when the file
+// is created, and the tables of the memtables being flushed and compacted.
+const DefaultMinFreeDiskMiB = 256
 
 // DefaultConfig returns the defaults; DataDir, Key, Genesis and Pepper must still be set.
 func DefaultConfig() Config {
@@ -87,6 +96,7 @@ func DefaultConfig() Config {
 		CheckpointInterval: Duration{250 * time.Millisecond},
 		SyncInterval:       Duration{5 * time.Second},
 		RaftTimings:        "default",
+		MinFreeDiskMiB:     DefaultMinFreeDiskMiB,
 	}
 }
 
@@ -159,6 +169,11 @@ func settings() []setting {
 		dur("sync-interval", "period of the full sync round", func(c *Config) *Duration { return &c.SyncInterval }),
 		str("raft-timings", "default or fast", func(c *Config) *string { return &c.RaftTimings }),
 		dur("clock-offset", "added to the system clock (tests of a skewed clock; default 0)", func(c *Config) *Duration { return &c.ClockOffset }),
+		{"min-free-disk-mib", "free MiB below which the node stops writing (0: no guard)", func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			c.MinFreeDiskMiB = n
+			return err
+		}, func(c *Config) string { return strconv.Itoa(c.MinFreeDiskMiB) }},
 	}
 }
 
@@ -254,6 +269,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ClockOffset.Duration < -time.Hour || c.ClockOffset.Duration > time.Hour {
 		bad("clock_offset", "%v outside -1h–1h", c.ClockOffset)
+	}
+	if c.MinFreeDiskMiB < 0 || c.MinFreeDiskMiB > 1<<20 {
+		bad("min_free_disk_mib", "%d outside 0–1048576", c.MinFreeDiskMiB)
 	}
 	if c.RaftTimings != "default" && c.RaftTimings != "fast" {
 		bad("raft_timings", "%q: want default or fast", c.RaftTimings)

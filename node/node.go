@@ -63,6 +63,7 @@ type Node struct {
 	prod     *producer
 	p2p      *p2p.Node
 	ministry atomic.Pointer[consensus.Ministry]
+	disk     diskGuard              // refuses writes while the data directory's disk is nearly full
 	evidence *consensus.EvidenceLog // what the network layer proved; the ministry keeps its own
 	info     *netInfo               // what GET /v1/network reports beyond the store
 	witness  *consensus.Witness
@@ -131,6 +132,8 @@ func Start(cfg Config, opts Options) (_ *Node, err error) {
 	if n.chain, err = newChain(n.genesis, n.st, n.log.With("component", "chain")); err != nil {
 		return nil, err
 	}
+	n.disk = diskGuard{dir: cfg.DataDir, min: uint64(cfg.MinFreeDiskMiB) << 20}
+	n.chain.disk = n.disk
 	n.views = &finalViews{st: n.st, chain: n.chain, onFinal: func(m ledger.Meta) { n.info.finalized(m, uint64(n.clock().UnixMilli())) }}
 	n.views.refresh()
 	if n.metrics, err = newNodeMetrics(n.reg, n); err != nil {

@@ -60,10 +60,9 @@ type Stats struct {
 	Recovered                                bool
 	Notes                                    []string
 	Failures                                 []string
-	Known                                    []string // failures that are known, documented defects
 }
 
-// Failed says whether the scenario broke a promise beyond its known defects.
+// Failed says whether the scenario broke a promise.
 func (s *Stats) Failed() bool { return len(s.Failures) > 0 }
 
 func (s *Stats) fail(format string, args ...any) {
@@ -82,9 +81,6 @@ type Checker struct {
 	// bureau that acknowledged them (identical roots imply identical receipts elsewhere).
 	CrossCheckAll bool
 	CrossSample   int
-	// Known classifies a death as a known, documented defect (its description) or not ("").
-	// A known defect is reported as such and does not fail the run unless -strict.
-	Known func(*Stats, Death) string
 	// QuiesceWithin bounds the wait for quiescence before a scenario is checked.
 	QuiesceWithin time.Duration
 
@@ -710,12 +706,6 @@ func (k *Checker) Evaluate(ctx context.Context, s *Stats, acks []Ack) {
 			msg := fmt.Sprintf("%s died unexpectedly at %s: %s", d.Node, d.At.Format("15:04:05"), d.Err)
 			if d.Crash != "" {
 				msg += "\n\n```\n" + d.Crash + "\n```\n"
-			}
-			if k.Known != nil {
-				if defect := k.Known(s, d); defect != "" {
-					s.Known = append(s.Known, defect+": "+msg)
-					continue
-				}
 			}
 			s.Failures = append(s.Failures, msg)
 		}

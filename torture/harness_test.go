@@ -19,18 +19,6 @@ func TestCrashOfFindsTheGoCrashReport(t *testing.T) {
 	if crashOf([]byte("\ntime=… level=WARN msg=x\n")) != "" {
 		t.Error("a log without a crash has a crash report")
 	}
-	d := Death{Node: "bureau-51", Crash: got}
-	if knownDefect(&Stats{Name: "full-disk"}, d) == "" {
-		t.Error("the SIGBUS death of the full bureau is not recognised")
-	}
-	for _, st := range []string{"leader-kill", "whole run"} {
-		if knownDefect(&Stats{Name: st}, d) != "" {
-			t.Errorf("a death in %s is taken for the known defect", st)
-		}
-	}
-	if knownDefect(&Stats{Name: "full-disk"}, Death{Node: "bureau-51", Crash: "panic: nil map"}) != "" {
-		t.Error("another crash of the full bureau is taken for the known defect")
-	}
 }
 
 func TestTimeStepsCountsBackwardSteps(t *testing.T) {

@@ -78,15 +78,8 @@ func (s *Suite) WriteReport(w io.Writer, info ReportInfo) {
 		p("| skipped | %s |\n", strings.Join(s.Skipped, "; "))
 	}
 	result := "**pass**: 0 lost, 0 duplicated, identical roots, no unexpected death, in every scenario"
-	known := 0
-	for _, st := range s.Chk.Scenarios {
-		known += len(st.Known)
-	}
-	switch {
-	case s.Failed():
+	if s.Failed() {
 		result = "**FAIL** (see the scenarios below)"
-	case known > 0:
-		result = "0 lost, 0 duplicated, identical roots in every scenario; **one known defect**: a full disk kills the node (see full-disk and [Known defects](#known-defects))"
 	}
 	p("| result | %s |\n\n", result)
 
@@ -104,11 +97,8 @@ func (s *Suite) WriteReport(w io.Writer, info ReportInfo) {
 			maxRec = max(maxRec, st.Recovery)
 		}
 		res := "pass"
-		switch {
-		case st.Failed():
+		if st.Failed() {
 			res = "**FAIL**"
-		case len(st.Known) > 0:
-			res = "**known defect**"
 		}
 		p("| %s | %v | %d | %d | %d | %d / %d | %d | %d | %d | %s | %s |\n", st.Name, st.End.Sub(st.Start).Round(time.Second), st.Acked,
 			st.Lost, st.Duplicated, st.Final, st.ReceiptRejected, st.SeqsCompared, len(st.RootMismatches), len(st.Deaths), rec, res)
@@ -133,32 +123,32 @@ func (s *Suite) WriteReport(w io.Writer, info ReportInfo) {
 		for _, f := range st.Failures {
 			p("- **failure**: %s\n", f)
 		}
-		for _, f := range st.Known {
-			p("- **%s\n", strings.Replace(f, ": ", "**: ", 1))
-		}
 		p("\n")
 	}
 	p("Records the load generated but never sent because their bureau did not answer: %d.\n\n", s.Chk.dropped.Load())
 
 	p("## Known defects\n\n")
-	p("- **A full disk kills the node** (scenario full-disk). When the data directory's file system is full, the\n")
-	p("  outbox refuses new records (HTTP 500 `internal`; the log says `no space left on device`), so nothing\n")
-	p("  is acknowledged that is not on disk. But badger writes its value log and memtable through memory\n")
-	p("  mappings of sparse files; when the file system cannot back a page, the kernel sends SIGBUS and the\n")
-	p("  process dies (`fatal error: fault` in badger's value-log or memtable write). No Go code recovers.\n")
-	p("  After the space is freed the node restarts cleanly and every record it acknowledged becomes final.\n")
-	p("  A fix needs the store to keep a reserve (refuse writes and pause applying below a free-space\n")
-	p("  threshold, or preallocate badger's files): beyond the scope of the suite. The suite recognises\n")
-	p("  exactly this death (bureau 51, SIGBUS in badger, while its disk is full), reports it here, and fails\n")
-	p("  on it only with `-strict`; any other death, loss or disagreement fails the run.\n")
-	p("- The refusal is an HTTP 500 `internal` error; a 507 `insufficient_storage` naming the full disk would\n")
-	p("  tell the client more (api/errors.go maps only not-found and unavailable today).\n")
 	p("- Noticed while writing a reproduction, not a scenario here: a bureau started again with an empty\n")
 	p("  `ledger/` but its `outbox/` and `produced/` (OPERATING.md §6, \"lost ledger, kept key\") cuts its\n")
 	p("  blocks from height 1 again before it has synced, and its own blocks are refused as equivocations\n")
 	p("  (`node: cut block … hold own block 1: equivocation`); records it acknowledges then are not ordered.\n\n")
 	p("## Fixed because of the suite\n\n")
 	p("Each with a reproduction that fails without the fix.\n\n")
+	p("- **A full disk killed the node** (scenario full-disk; `third_party/ristretto`, `node/disk.go`). Badger\n")
+	p("  writes its memtable logs, value logs and new tables through memory mappings of sparse files; when the\n")
+	p("  file system could not back a page the kernel sent SIGBUS and bureau 51 died. The store's mapped files\n")
+	p("  now get their blocks when they are created (a patched copy of ristretto's `z` package, used by\n")
+	p("  badger), so a full file system is an error instead of a fault; and the node stops writing below a\n")
+	p("  free-space floor (`min_free_disk_mib`, 256 MiB): records get 507 `insufficient_storage`, checkpoints\n")
+	p("  are retried until space returns (alarm `commit_retry`), and the node lags but lives. Reproduction:\n")
+	p("  `go test ./node -run TestFullDiskRefusesAndRecovers` (root: it mounts a tmpfs).\n")
+	p("- **A rogue's fork on its other branch stopped finality everywhere** (`node/chain.go`, `p2p/syncer.go`).\n")
+	p("  The rogue equivocated at height 1 and built height 2 on the block the Raft leader held; the other\n")
+	p("  ministry nodes refused height 2 as a fork, in gossip and in the producer sync alike, and waited for\n")
+	p("  it for ever once the leader ordered it. A block an ordered checkpoint names is now fetched by hash\n")
+	p("  and kept whatever branch it is on (the conflict is still evidence); the state machine rejects it\n")
+	p("  with receipts. Reproductions: `go test ./node -run TestForkOnTwinIsFetchedForTheCheckpoint`,\n")
+	p("  `go test ./p2p -run TestBlocksACheckpointNamesAreKeptWhateverTheFork`.\n")
 	p("- **Ministry nodes lost certificates of final checkpoints** (`node/chain.go`, `chain.Commit`). A ministry\n")
 	p("  node applies a checkpoint its Raft group ordered; when the certified copy of the same checkpoint\n")
 	p("  arrived from the peers while it was being applied, `PutCheckpoint` moved the final sequence past it\n")
