@@ -78,12 +78,20 @@ type Config struct {
 	// data directory's file system: it answers new records with 507 and retries applying
 	// checkpoints until space returns (docs/OPERATING.md, "Disk space"). 0 turns the guard off.
 	MinFreeDiskMiB int `json:"min_free_disk_mib,omitempty"`
+	// MaxPendingRecords bounds the records a bureau has acknowledged that are not yet in an
+	// applied checkpoint: beyond it, new records get 503 until the network catches up
+	// (back-pressure; docs/OPERATING.md, "Back-pressure").
+	MaxPendingRecords int `json:"max_pending_records,omitempty"`
 }
 
 // DefaultMinFreeDiskMiB covers what the store may still write once it has been let write: a new
 // memtable log (2 × 16 MiB) and value log (2 × 64 MiB), whose blocks are allocated when the file
 // is created, and the tables of the memtables being flushed and compacted.
 const DefaultMinFreeDiskMiB = 256
+
+// DefaultMaxPendingRecords is about ten seconds of the national peak (14k records/s) at one
+// bureau, and keeps a bureau's memory for records in flight to some tens of MiB.
+const DefaultMaxPendingRecords = 100_000
 
 // DefaultConfig returns the defaults; DataDir, Key, Genesis and Pepper must still be set.
 func DefaultConfig() Config {
@@ -97,6 +105,7 @@ func DefaultConfig() Config {
 		SyncInterval:       Duration{5 * time.Second},
 		RaftTimings:        "default",
 		MinFreeDiskMiB:     DefaultMinFreeDiskMiB,
+		MaxPendingRecords:  DefaultMaxPendingRecords,
 	}
 }
 
@@ -169,6 +178,11 @@ func settings() []setting {
 		dur("sync-interval", "period of the full sync round", func(c *Config) *Duration { return &c.SyncInterval }),
 		str("raft-timings", "default or fast", func(c *Config) *string { return &c.RaftTimings }),
 		dur("clock-offset", "added to the system clock (tests of a skewed clock; default 0)", func(c *Config) *Duration { return &c.ClockOffset }),
+		{"max-pending-records", "acknowledged records not yet final beyond which new ones get 503", func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			c.MaxPendingRecords = n
+			return err
+		}, func(c *Config) string { return strconv.Itoa(c.MaxPendingRecords) }},
 		{"min-free-disk-mib", "free MiB below which the node stops writing (0: no guard)", func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			c.MinFreeDiskMiB = n
@@ -269,6 +283,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ClockOffset.Duration < -time.Hour || c.ClockOffset.Duration > time.Hour {
 		bad("clock_offset", "%v outside -1h–1h", c.ClockOffset)
+	}
+	if c.MaxPendingRecords < 1 || c.MaxPendingRecords > 100_000_000 {
+		bad("max_pending_records", "%d outside 1–100000000", c.MaxPendingRecords)
 	}
 	if c.MinFreeDiskMiB < 0 || c.MinFreeDiskMiB > 1<<20 {
 		bad("min_free_disk_mib", "%d outside 0–1048576", c.MinFreeDiskMiB)

@@ -36,18 +36,21 @@ type ownBlock struct {
 // last mark, and the block files bring back the unordered blocks: records already in one of
 // them, or already applied, are skipped by ID, so replay never puts a record in two blocks.
 type producer struct {
-	signer    *ledger.Signer
-	network   string
-	outbox    *store.Outbox
-	chain     *chain
-	dir       string
-	publish   func(context.Context, *ledger.Block) error
-	log       *slog.Logger
-	interval  time.Duration
-	maxRecs   int
-	clock     func() time.Time
-	onBlock   func(records int)
-	onPublish func(error)
+	signer   *ledger.Signer
+	network  string
+	outbox   *store.Outbox
+	chain    *chain
+	dir      string
+	publish  func(context.Context, *ledger.Block) error
+	log      *slog.Logger
+	interval time.Duration
+	maxRecs  int
+	// maxPending bounds the acknowledged records not yet applied (0: no bound); beyond it
+	// Submit refuses with api.ErrUnavailable (back-pressure).
+	maxPending int
+	clock      func() time.Time
+	onBlock    func(records int)
+	onPublish  func(error)
 	// crashAfterFile, in tests, makes cut stop after writing a block file, before marking the
 	// outbox: the state a crash at that moment leaves.
 	crashAfterFile atomic.Bool
@@ -165,6 +168,15 @@ func openProducer(p *producer) error {
 
 // Submit makes records durable in the outbox (api.Backend.Submit).
 func (p *producer) Submit(ctx context.Context, recs []ledger.Record) ([]api.SubmitResult, error) {
+	if p.maxPending > 0 {
+		p.mu.Lock()
+		n := len(p.pending)
+		p.mu.Unlock()
+		if n+len(recs) > p.maxPending {
+			return nil, fmt.Errorf("submit: %w: %d records acknowledged and not yet final, the limit is %d (max_pending_records)",
+				api.ErrUnavailable, n, p.maxPending)
+		}
+	}
 	out := make([]api.SubmitResult, len(recs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(1024) // concurrent appends share one fsync (group commit)
