@@ -109,5 +109,5 @@ func retryable(err error) bool {
 	if s := clientStatus(err); s != 0 {
 		status = s
 	}
-	return status == 0 || status == 503
+	return status == 0 || status == 503 || status == 507 // unavailable or busy, disk full: nothing was stored
 }
