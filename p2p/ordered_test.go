@@ -59,15 +59,8 @@ func TestBlocksACheckpointNamesAreKeptWhateverTheFork(t *testing.T) {
 	}
 
 	// A certified checkpoint orders b1 and b2: x syncs it (the path of a bureau).
-	c := ledger.NewCheckpoint(n.g.Network, 1, n.g.Hash(), tnetStart+1000, []ledger.Hash{b1.Hash(), b2.Hash()})
-	h := c.Checkpoint.Hash()
-	root := ledger.LeafHash(h[:])
-	votes := make([]ledger.Vote, len(n.ministry))
-	for i, m := range n.ministry {
-		votes[i] = ledger.SignVote(m, n.g.Network, 1, h, root)
-	}
-	cert := ledger.Certify(1, h, root, votes)
-	if err := y.src.PutCheckpoint(&c, &cert); err != nil {
+	c, cert := n.certified(1, n.g.Hash(), []ledger.Hash{b1.Hash(), b2.Hash()})
+	if err := y.src.PutCheckpoint(c, cert); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "x stores the checkpoint that orders the other branch", func() bool {

@@ -244,18 +244,24 @@ func (n *tnet) checkpoints(count int, p *ledger.Signer) ([]*ledger.CheckpointBod
 			bs = append(bs, b)
 			hs = append(hs, b.Hash())
 		}
-		cb := ledger.NewCheckpoint(n.g.Network, seq, prev, tnetStart+seq*1000, hs)
-		h := cb.Checkpoint.Hash()
-		root := ledger.LeafHash(h[:]) // any state root: p2p does not apply state
-		votes := make([]ledger.Vote, len(n.ministry))
-		for i, m := range n.ministry {
-			votes[i] = ledger.SignVote(m, n.g.Network, seq, h, root)
-		}
-		cert := ledger.Certify(seq, h, root, votes)
-		cbs, certs = append(cbs, &cb), append(certs, &cert)
-		prev = h
+		cb, cert := n.certified(seq, prev, hs)
+		cbs, certs = append(cbs, cb), append(certs, cert)
+		prev = cb.Checkpoint.Hash()
 	}
 	return cbs, certs, bs
+}
+
+// certified builds checkpoint seq after prev ordering hashes, certified by every ministry key.
+func (n *tnet) certified(seq uint64, prev ledger.Hash, hashes []ledger.Hash) (*ledger.CheckpointBody, *ledger.Certificate) {
+	cb := ledger.NewCheckpoint(n.g.Network, seq, prev, tnetStart+seq*1000, hashes)
+	h := cb.Checkpoint.Hash()
+	root := ledger.LeafHash(h[:]) // any state root: p2p does not apply state
+	votes := make([]ledger.Vote, len(n.ministry))
+	for i, m := range n.ministry {
+		votes[i] = ledger.SignVote(m, n.g.Network, seq, h, root)
+	}
+	cert := ledger.Certify(seq, h, root, votes)
+	return &cb, &cert
 }
 
 // has reports whether a node holds every block.
