@@ -45,6 +45,10 @@ type producer struct {
 	log      *slog.Logger
 	interval time.Duration
 	maxRecs  int
+	// syncNow runs a sync round with the peers; the producer waits for one before its first
+	// block, so that it knows its own chain as the network holds it (nil: no network).
+	syncNow func(context.Context) error
+	synced  bool // run's goroutine only
 	// maxPending bounds the acknowledged records not yet applied (0: no bound); beyond it
 	// Submit refuses with api.ErrUnavailable (back-pressure).
 	maxPending int
@@ -122,12 +126,16 @@ func openProducer(p *producer) error {
 		restored = append(restored, ownBlock{b: b, maxSeq: maxSeq, at: time.Now()})
 	}
 	slices.SortFunc(restored, func(a, b ownBlock) int { return int(a.b.Header.Height) - int(b.b.Header.Height) })
-	for _, ob := range restored {
+	for i, ob := range restored {
 		want := uint64(1)
 		if p.tip != nil {
 			want = p.tip.Height + 1
 		}
-		if ob.b.Header.Height != want || (p.tip != nil && ob.b.Header.Prev != p.tip.Hash()) {
+		// The first file may be above the ledger's own tip when the ledger is behind its own
+		// history (restored from an older copy, or lost: OPERATING.md §6); the sync fills the gap.
+		// Files must link to each other, and the first to the ledger's tip when it is right above.
+		gap := i == 0 && ob.b.Header.Height > want
+		if !gap && (ob.b.Header.Height != want || (p.tip != nil && ob.b.Header.Prev != p.tip.Hash())) {
 			return fmt.Errorf("producer: block file of height %d does not follow height %d", ob.b.Header.Height, want-1)
 		}
 		h := ob.b.Header
@@ -345,6 +353,11 @@ func (p *producer) cut(ctx context.Context) (int, error) {
 		recs = append(recs, e.Record)
 		size += len(e.Record) + 16
 	}
+	if len(recs) > 0 {
+		if err := p.followOwnChain(ctx); err != nil {
+			return 0, err
+		}
+	}
 	if len(recs) == 0 {
 		if err := p.outbox.MarkBlocked(upTo); err != nil {
 			return 0, fmt.Errorf("mark outbox: %w", err)
@@ -400,6 +413,50 @@ func (p *producer) cut(ctx context.Context) (int, error) {
 		p.log.Warn("node: publish block (peers will sync it)", "height", h.Height, "err", err)
 	}
 	return len(recs), nil
+}
+
+// followOwnChain makes sure the next block extends the producer's chain as the network holds
+// it. Before the first block it waits (bounded) for a sync round. If the node then knows own
+// blocks above the producer's tip, the ledger was behind the producer's own history (lost or
+// restored from an older copy, with the key, outbox and produced/ kept): the producer continues
+// after them. Their records left the outbox when they were cut, so none is carried twice. Without
+// this the producer cut from height 1 again and every peer refused its blocks as equivocations.
+func (p *producer) followOwnChain(ctx context.Context) error {
+	if !p.synced && p.syncNow != nil {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := p.syncNow(sctx); err != nil {
+			p.log.Info("node: sync before the first block", "err", err)
+		}
+		cancel()
+	}
+	p.synced = true
+	v := p.chain.st.View() // after the sync: what it applied is in this view
+	defer v.Release()
+	t, err := p.chain.tip(v, p.signer.ID())
+	if err != nil {
+		return fmt.Errorf("read own chain: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tip != nil && t.Height <= p.tip.Height {
+		return nil
+	}
+	if t.Height == 0 {
+		return nil
+	}
+	b, err := p.chain.blockAt(v, p.signer.ID(), t.Height)
+	if err != nil || b == nil || b.Hash() != t.Hash {
+		return fmt.Errorf("read own block %d: %v", t.Height, err)
+	}
+	from := uint64(0)
+	if p.tip != nil {
+		from = p.tip.Height
+	}
+	p.log.Warn("node: the network holds own blocks above the local tip; continuing after them (ledger lost or restored?)",
+		"local_tip", from, "network_tip", t.Height)
+	h := b.Header
+	p.tip = &h
+	return nil
 }
 
 // republish gossips own blocks that are still unordered a while after they were cut: gossip
