@@ -164,13 +164,18 @@ func (b backend) Submit(ctx context.Context, recs []ledger.Record) ([]api.Submit
 		return nil, fmt.Errorf("submit: %w: the node is shutting down", api.ErrUnavailable)
 	}
 	if err := b.n.disk.check(); err != nil {
+		b.n.metrics.refused.WithLabelValues("disk_full").Add(float64(len(recs)))
 		return nil, fmt.Errorf("submit: %w", err)
 	}
 	res, err := b.n.prod.Submit(ctx, recs)
-	if err == nil {
+	switch {
+	case err == nil:
 		b.n.metrics.submitted.Add(float64(len(recs)))
-	} else if isNoSpace(err) {
+	case isNoSpace(err):
+		b.n.metrics.refused.WithLabelValues("disk_full").Add(float64(len(recs)))
 		err = fmt.Errorf("submit: %w: %w", errNoSpace, err)
+	case errors.Is(err, errBusy):
+		b.n.metrics.refused.WithLabelValues("busy").Add(float64(len(recs)))
 	}
 	return res, err
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/jaminan/jaminan/node/client"
 )
 
@@ -59,6 +61,9 @@ func TestBackPressure(t *testing.T) {
 	}
 	if len(ids) > 30 {
 		t.Fatalf("%d records acknowledged, more than the limit of 30", len(ids))
+	}
+	if got := testutil.ToFloat64(b.metrics.refused.WithLabelValues("busy")); got == 0 {
+		t.Error("the refusal is not counted in jaminan_node_records_refused_total{reason=\"busy\"}")
 	}
 	if got := b.prod.PendingCount(); got != len(ids) {
 		t.Fatalf("%d records pending, want the %d acknowledged (a refused batch stores nothing)", got, len(ids))

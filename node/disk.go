@@ -33,16 +33,24 @@ type diskGuard struct {
 	min uint64
 }
 
+// free returns the bytes free (to unprivileged users) on the file system of the directory.
+func (g diskGuard) free() (uint64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(g.dir, &st); err != nil {
+		return 0, fmt.Errorf("check free disk space of %s: %w", g.dir, err)
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
+
 // check returns nil when there is room, errNoSpace (with the numbers) when there is not.
 func (g diskGuard) check() error {
 	if g.min == 0 {
 		return nil
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(g.dir, &st); err != nil {
-		return fmt.Errorf("check free disk space of %s: %w", g.dir, err)
+	free, err := g.free()
+	if err != nil {
+		return err
 	}
-	free := st.Bavail * uint64(st.Bsize)
 	if free < g.min {
 		return fmt.Errorf("%s has %d MiB free, below the floor of %d MiB (min_free_disk_mib): %w",
 			g.dir, free>>20, g.min>>20, errNoSpace)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/jaminan/jaminan/node/client"
 )
 
@@ -76,6 +78,12 @@ func TestFullDiskRefusesAndRecovers(t *testing.T) {
 	var ae *client.Error
 	if !errors.As(err, &ae) || ae.Status != http.StatusInsufficientStorage || ae.Code != "insufficient_storage" {
 		t.Fatalf("submit to a full bureau: %v, want 507 insufficient_storage", err)
+	}
+	if got := testutil.ToFloat64(b.metrics.refused.WithLabelValues("disk_full")); got == 0 {
+		t.Error("the refusal is not counted in jaminan_node_records_refused_total{reason=\"disk_full\"}")
+	}
+	if free, err := b.disk.free(); err != nil || free >= b.disk.min {
+		t.Errorf("free space %d (%v) on the full file system, floor %d", free, err, b.disk.min)
 	}
 	// The bureau stays up (a SIGBUS would end the test binary here).
 	time.Sleep(2 * time.Second)

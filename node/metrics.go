@@ -10,6 +10,7 @@ import (
 // same registry.
 type nodeMetrics struct {
 	submitted     prometheus.Counter
+	refused       *prometheus.CounterVec
 	applied       *prometheus.CounterVec
 	checkpoints   prometheus.Counter
 	blocks        prometheus.Counter
@@ -23,6 +24,8 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 	m := &nodeMetrics{
 		submitted: prometheus.NewCounter(prometheus.CounterOpts{Name: "jaminan_node_records_submitted_total",
 			Help: "Records acknowledged by this node (durable in its outbox)."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jaminan_node_records_refused_total",
+			Help: "Records refused whole, nothing stored: reason busy (max_pending_records) or disk_full (min_free_disk_mib)."}, []string{"reason"}),
 		applied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jaminan_node_records_applied_total",
 			Help: "Records in applied final checkpoints, by receipt code; rate() gives records/s."}, []string{"code"}),
 		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{Name: "jaminan_node_checkpoints_applied_total",
@@ -60,6 +63,14 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 				}
 				return float64(n.prod.PendingCount())
 			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jaminan_node_disk_free_bytes", Help: "Free bytes on the data directory's file system (the node stops writing below min_free_disk_mib)."},
+			func() float64 {
+				free, err := n.disk.free()
+				if err != nil {
+					return -1
+				}
+				return float64(free)
+			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jaminan_node_unordered_blocks", Help: "Blocks held that no applied checkpoint orders yet."},
 			func() float64 { return float64(n.chain.PoolSize()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jaminan_node_raft_state", Help: "Raft state of a ministry node: 0 follower, 1 candidate, 2 leader, -1 other or not a ministry node."},
@@ -70,7 +81,7 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 				return m.raftState()
 			}),
 	}
-	for _, c := range append([]prometheus.Collector{m.submitted, m.applied, m.checkpoints, m.blocks, m.publishErrors, m.witnesses, m.finalTime}, gauges...) {
+	for _, c := range append([]prometheus.Collector{m.submitted, m.refused, m.applied, m.checkpoints, m.blocks, m.publishErrors, m.witnesses, m.finalTime}, gauges...) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register node metrics: %w", err)
 		}

@@ -72,6 +72,9 @@ type producer struct {
 	once   sync.Once
 }
 
+// errBusy marks a submission refused by back-pressure (max_pending_records).
+var errBusy = errors.New("busy")
+
 // maxBlockBytes keeps a block well inside ledger.MaxBlockSize (headers, encoding overhead).
 const maxBlockBytes = ledger.MaxBlockSize * 3 / 4
 
@@ -181,8 +184,8 @@ func (p *producer) Submit(ctx context.Context, recs []ledger.Record) ([]api.Subm
 		n := len(p.pending)
 		p.mu.Unlock()
 		if n+len(recs) > p.maxPending {
-			return nil, fmt.Errorf("submit: %w: %d records acknowledged and not yet final, the limit is %d (max_pending_records)",
-				api.ErrUnavailable, n, p.maxPending)
+			return nil, fmt.Errorf("submit: %w: %w: %d records acknowledged and not yet final, the limit is %d (max_pending_records)",
+				api.ErrUnavailable, errBusy, n, p.maxPending)
 		}
 	}
 	out := make([]api.SubmitResult, len(recs))
