@@ -272,6 +272,7 @@ func (c *ctx) applyGov(body Body) error {
 		if err := validateMember(&b.Member, c.m.extra); err != nil {
 			return reject(CodeGov, "%v", err)
 		}
+		c.lastMember = nil // the registry changes (and may move)
 		i, found := searchMember(c.registry, b.Member.ID)
 		if found {
 			c.registry[i] = b.Member

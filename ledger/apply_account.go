@@ -158,6 +158,21 @@ func (c *ctx) contribTerms(scheme, prov string, month civil.Period, individual b
 	return t
 }
 
+// contribKeys are the keys of a contribution's worker, account and first month, with their
+// hashes (txn.hash).
+type contribKeys struct {
+	worker, account, month    []byte
+	hWorker, hAccount, hMonth uint64
+}
+
+func (c *ctx) contribKeys(k *Contribution, prov string) contribKeys {
+	ck := contribKeys{worker: c.keyWorker(k.Worker), account: c.keyAccount(k.Worker, k.Scheme, prov), month: c.keyMonth(k.Worker, k.Scheme, prov, k.Period)}
+	ck.hWorker, ck.hAccount, ck.hMonth = c.t.hash(ck.worker), c.t.hash(ck.account), c.t.hash(ck.month)
+	return ck
+}
+
+// applyContribution applies a contribution, with its keys in c.ck when it is the record being
+// applied (prepareWindow built them) rather than a correction's replacement.
 func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 	prov := c.province(k.Region)
 	if prov == "" || (len(k.Region) != 6 && len(k.Region) != 2) {
@@ -165,6 +180,9 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 	}
 	if err := c.authorBureau(rec, prov); err != nil {
 		return err
+	}
+	if c.ck.worker == nil { // a correction's replacement
+		c.ck = c.contribKeys(k, prov)
 	}
 	if k.Worker.IsZero() || (k.Sex != SexMale && k.Sex != SexFemale) || c.province(k.Hukou) == "" || len(k.Hukou) != 2 {
 		return reject(CodeFormat, "worker, sex and a 2-digit hukou province are required")
@@ -247,16 +265,16 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 		unev = rules.NeedsEvidence(int(n), int(th))
 	}
 
-	wkey := c.keyWorker(k.Worker)
-	w := c.scratchWorker(wkey)
+	wkey := c.ck.worker
+	w := c.scratchWorker(wkey, c.ck.hWorker)
 	if w.Drawing != 0 {
 		return reject(CodeState, "worker already draws a pension")
 	}
 	// The worker is rewritten only when its profile or account list changes.
 	wDirty := w.Hukou != k.Hukou || w.Birth != k.Birth || w.Sex != k.Sex
 	w.Hukou, w.Birth, w.Sex = k.Hukou, k.Birth, k.Sex
-	akey := c.keyAccount(k.Worker, k.Scheme, prov)
-	a, exists := c.scratchAccount(akey)
+	akey := c.ck.account
+	a, exists := c.scratchAccount(akey, c.ck.hAccount)
 	if !exists || a.Status != StatusActive {
 		enrol := day
 		if k.Enrolled != 0 {
@@ -305,15 +323,20 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 	}
 	tot := c.totals()
 	for p := from; p.Compare(to) <= 0; p = p.Add(1) {
-		mk := c.keyMonth(k.Worker, k.Scheme, prov, p.Int())
-		if _, dup := c.t.get(mk); dup {
+		mk, mh := c.ck.month, c.ck.hMonth
+		if p.Int() != k.Period {
+			mk = c.keyMonth(k.Worker, k.Scheme, prov, p.Int())
+			mh = c.t.hash(mk)
+		}
+		if _, dup := c.t.getH(mk, mh); dup {
 			return reject("C2", "month %s already contributed in %s %s", p, prov, k.Scheme)
 		}
 		m := month{Base: k.Base, Employee: k.EmployeeAmount, Employer: k.EmployerAmount, Record: id, Unev: unev}
 		if k.Scheme == SchemePension && p.Int() >= pfFrom {
 			m.PFNum = k.Base * rules.PooledRateBP(erBP, pfBP, a.Temporary, k.Flexible)
 		}
-		c.put(mk, &m)
+		c.scratch = m.appendCBOR(c.scratch[:0])
+		c.putScratchH(mk, mh)
 		a.Months++
 		a.PFNum += m.PFNum
 		if unev {
@@ -345,9 +368,11 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 	}
 	c.addPool(prov, k.Scheme, k.EmployerAmount*n)
 	tot.PoolIn += k.EmployerAmount * n
-	c.put(akey, a)
+	c.scratch = a.appendCBOR(c.scratch[:0])
+	c.putScratchH(akey, c.ck.hAccount)
 	if wDirty {
-		c.put(wkey, w)
+		c.scratch = w.appendCBOR(c.scratch[:0])
+		c.putScratchH(wkey, c.ck.hWorker)
 	}
 	return nil
 }
@@ -492,22 +517,29 @@ func (c *ctx) creditRate(y int) (int64, bool) {
 
 // scratchWorker reads the worker at key into a value reused record after record (its encoding is
 // copied into the writes before the next record starts); a missing worker reads as empty.
-func (c *ctx) scratchWorker(key []byte) *workerState {
+// h is the key's hash (txn.hash).
+func (c *ctx) scratchWorker(key []byte, h uint64) *workerState {
 	w := &c.wsBuf
 	*w = workerState{Accounts: w.Accounts[:0]}
-	if raw, ok := c.t.get(key); ok && !fastDecode(raw, w) {
-		panic(fmt.Sprintf("ledger: corrupt state at %x", key))
+	if raw, ok := c.t.getH(key, h); ok {
+		r := cborReader{b: raw} // read through the concrete type: the reader stays on the stack
+		if w.readCBOR(&r); !r.done() {
+			panic(fmt.Sprintf("ledger: corrupt state at %x", key))
+		}
 	}
 	return w
 }
 
 // scratchAccount is scratchWorker for accounts; ok is false when the account does not exist.
-func (c *ctx) scratchAccount(key []byte) (*account, bool) {
+func (c *ctx) scratchAccount(key []byte, h uint64) (*account, bool) {
 	a := &c.accBuf
 	*a = account{Pending: a.Pending[:0]}
-	raw, ok := c.t.get(key)
-	if ok && !fastDecode(raw, a) {
-		panic(fmt.Sprintf("ledger: corrupt state at %x", key))
+	raw, ok := c.t.getH(key, h)
+	if ok {
+		r := cborReader{b: raw}
+		if a.readCBOR(&r); !r.done() {
+			panic(fmt.Sprintf("ledger: corrupt state at %x", key))
+		}
 	}
 	return a, ok
 }

@@ -64,9 +64,10 @@ func appendKey(b []byte, k byte) []byte { return append(b, k) }
 
 // cborReader reads canonical CBOR. The first violation sets bad; later reads return zero values.
 type cborReader struct {
-	b   []byte
-	off int
-	bad bool
+	b    []byte
+	off  int
+	bad  bool
+	strs *strCache // optional: reuses the strings of repeated values
 }
 
 // head reads a shortest-form definite head and returns its major type and argument.
@@ -148,13 +149,17 @@ func (r *cborReader) arrayLen(max int) int {
 }
 
 // key reads a map key that must be a small unsigned integer greater than prev.
+// Such a key is always one byte (a head with a longer argument is at least 24), which lets
+// key, the reader's most frequent call, be inlined.
 func (r *cborReader) key(prev int) int {
-	m, n := r.head()
-	if m != majUint || n >= 24 || int(n) <= prev {
-		r.bad = true
-		return 0
+	if r.off < len(r.b) && !r.bad {
+		if ib := r.b[r.off]; ib < 24 && int(ib) > prev { // major type 0, value ib
+			r.off++
+			return int(ib)
+		}
 	}
-	return int(n)
+	r.bad = true
+	return 0
 }
 
 func (r *cborReader) uint(max uint64) uint64 {
@@ -198,7 +203,40 @@ func (r *cborReader) text() string {
 		r.bad = true
 		return ""
 	}
-	return internText(v)
+	if s, ok := knownText(v); ok {
+		return s
+	}
+	if r.strs != nil {
+		return r.strs.get(v)
+	}
+	return string(v)
+}
+
+// keyID reads a byte string as a KeyID.
+func (r *cborReader) keyID() KeyID {
+	v := r.bytes()
+	if r.strs != nil {
+		return KeyID(r.strs.get(v))
+	}
+	return KeyID(v)
+}
+
+// strCache gives the byte strings that repeat from record to record (the author, employers,
+// regions) one string each instead of a copy per record. The strings equal the bytes whatever
+// the cache holds: it decides only whether they are copied again. Direct-mapped on the length
+// and the last bytes, which differ between distinct keys, codes and identifiers.
+type strCache struct{ s [64]string }
+
+func (c *strCache) get(v []byte) string {
+	h := uint(len(v))
+	for i := max(0, len(v)-8); i < len(v); i++ {
+		h = h*31 + uint(v[i])
+	}
+	e := &c.s[h%uint(len(c.s))]
+	if *e != string(v) {
+		*e = string(v)
+	}
+	return *e
 }
 
 func (r *cborReader) hash() (h Hash) {
@@ -231,32 +269,33 @@ func (r *cborReader) bool() bool {
 // done reports whether the whole input was read without a violation.
 func (r *cborReader) done() bool { return !r.bad && r.off == len(r.b) }
 
-// internText returns common short strings without allocating.
-func internText(v []byte) string {
+// knownText returns the common short strings (schemes, statuses, codes, province codes) as
+// constants; ok is false for any other.
+func knownText(v []byte) (string, bool) {
 	switch string(v) {
 	case SchemePension:
-		return SchemePension
+		return SchemePension, true
 	case SchemeMedical:
-		return SchemeMedical
+		return SchemeMedical, true
 	case SchemeUnemployment:
-		return SchemeUnemployment
+		return SchemeUnemployment, true
 	case SchemeInjury:
-		return SchemeInjury
+		return SchemeInjury, true
 	case StatusActive:
-		return StatusActive
+		return StatusActive, true
 	case StatusTransferred:
-		return StatusTransferred
+		return StatusTransferred, true
 	case StatusSealed:
-		return StatusSealed
+		return StatusSealed, true
 	case CodeOK:
-		return CodeOK
+		return CodeOK, true
 	case string(TypeContribution):
-		return string(TypeContribution)
+		return string(TypeContribution), true
 	}
 	if len(v) == 2 && v[0] >= '0' && v[0] <= '9' && v[1] >= '0' && v[1] <= '9' {
-		return twoDigits[(v[0]-'0')*10+v[1]-'0'] // province codes (hukou, account places)
+		return twoDigits[(v[0]-'0')*10+v[1]-'0'], true // province codes (hukou, account places)
 	}
-	return string(v)
+	return "", false
 }
 
 var twoDigits = func() (t [100]string) {

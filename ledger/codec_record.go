@@ -145,11 +145,17 @@ func appendRecord(b []byte, r *Record, sigs bool) []byte {
 // decodeRecordFast decodes a contribution record; ok is false for anything else or anything
 // not canonical.
 func decodeRecordFast(raw []byte) (Record, *Contribution, bool) {
+	return decodeRecordInto(raw, new(Contribution), nil)
+}
+
+// decodeRecordInto is decodeRecordFast decoding the body into k (which it zeroes first), taking
+// repeated strings from strs when it is not nil.
+func decodeRecordInto(raw []byte, k *Contribution, strs *strCache) (Record, *Contribution, bool) {
 	var rec Record
 	if len(raw) > MaxRecordSize {
 		return rec, nil, false
 	}
-	r := cborReader{b: raw}
+	r := cborReader{b: raw, strs: strs}
 	n, key := r.mapLen(5), 0
 	var body *Contribution
 	var seen, bodySeen uint32
@@ -163,7 +169,7 @@ func decodeRecordFast(raw []byte) (Record, *Contribution, bool) {
 				return rec, nil, false
 			}
 		case 2:
-			rec.Author = KeyID(r.bytes())
+			rec.Author = r.keyID()
 		case 3:
 			rec.At = r.uint(1<<64 - 1)
 		case 4:
@@ -171,7 +177,8 @@ func decodeRecordFast(raw []byte) (Record, *Contribution, bool) {
 				return rec, nil, false
 			}
 			start := r.off
-			body = new(Contribution)
+			*k = Contribution{}
+			body = k
 			bodySeen = body.read(&r)
 			if r.bad {
 				return rec, nil, false

@@ -187,7 +187,28 @@ func checkFastMatchesGeneral(t *testing.T, b []byte) {
 			t.Fatalf("decoders disagree on %x:\nfast %+v %+v\ngen  %+v %+v", b, fr, fk, gr, gk)
 		}
 	}
+	// Apply's form of the fast decoder: into a body left over from the previous record, with
+	// strings from a cache shared by every record decoded so far (so entries get replaced).
+	ar, ak, aok := decodeRecordInto(b, &reusedBody, &sharedStrs)
+	if aok != ok {
+		t.Fatalf("decodeRecordInto accepts %x: %v, decodeRecordFast: %v", b, aok, ok)
+	}
+	if ok {
+		if len(ar.Sigs) == 0 {
+			ar.Sigs = nil
+		}
+		normalise(ak)
+		if !reflect.DeepEqual(ar, fr) || !reflect.DeepEqual(ak, fk) {
+			t.Fatalf("decodeRecordInto disagrees on %x:\n%+v %+v\n%+v %+v", b, ar, ak, fr, fk)
+		}
+	}
 }
+
+// The reused body and string cache of checkFastMatchesGeneral.
+var (
+	reusedBody Contribution
+	sharedStrs strCache
+)
 
 func FuzzDecodeRecordFast(f *testing.F) {
 	addSeeds(f, "FuzzDecodeRecord")

@@ -160,8 +160,15 @@ type ctx struct {
 	refBuf   []byte       // the current record's contribRef
 	wsBuf    workerState  // applyContribution's worker and account (scratchWorker)
 	accBuf   account
-	cpTot    totals // accepted records' changes in this checkpoint
-	cpPools  map[poolKey]int64
+	ck       contribKeys // the current contribution's keys, from its prepared record
+
+	win *window // the records being applied, allocated by the first block
+
+	lastMember *Member  // the member member() found last; nil whenever the registry changes
+	rkH        uint64   // the hash of the current record's key
+	strs       strCache // the strings that repeat across the checkpoint's records
+	cpTot      totals   // accepted records' changes in this checkpoint
+	cpPools    map[poolKey]int64
 }
 
 // Apply applies checkpoint cb, whose blocks are given in the checkpoint's order, to the state st.
@@ -197,7 +204,7 @@ func (m *Machine) Apply(st StateReader, cb *CheckpointBody, blocks []*Block) (*R
 	if err := c.load(); err != nil {
 		return nil, err
 	}
-	var receipts []Receipt
+	receipts := make([]Receipt, 0, n)
 	counts := make([]int, len(blocks))
 	for i, b := range blocks {
 		before := len(receipts)
@@ -279,11 +286,15 @@ func searchMember(reg []Member, id KeyID) (int, bool) {
 }
 
 func (c *ctx) member(id KeyID) *Member {
+	if c.lastMember != nil && c.lastMember.ID == id {
+		return c.lastMember // a block's records mostly share their author
+	}
 	i, ok := searchMember(c.registry, id)
 	if !ok {
 		return nil
 	}
-	return &c.registry[i]
+	c.lastMember = &c.registry[i]
+	return c.lastMember
 }
 
 func (c *ctx) activeMember(id KeyID) *Member {
@@ -351,10 +362,67 @@ func (c *ctx) applyBlock(b *Block, receipts []Receipt) []Receipt {
 	c.put(tipKey, &chainTip{Height: h.Height, Hash: b.Hash()})
 	c.t.commitRecord()
 	c.producer = h.Producer
-	for _, raw := range b.Records {
-		receipts = append(receipts, c.applyRecord(raw))
+	if c.win == nil {
+		c.win = new(window)
+	}
+	for recs := b.Records; len(recs) > 0; {
+		n := min(len(recs), applyWindow)
+		c.prepareWindow(recs[:n])
+		for i := range n {
+			receipts = append(receipts, c.applyPrepared(&c.win.recs[i]))
+		}
+		recs = recs[n:]
 	}
 	return receipts
+}
+
+// applyWindow is how many records are decoded, and their keys loaded, ahead of being applied.
+const applyWindow = 32
+
+// window holds the records prepared ahead of being applied.
+type window struct {
+	recs   [applyWindow]prepared
+	bodies [applyWindow]Contribution // their bodies, when contributions
+	hashes []uint64                  // the hashes of their keys
+}
+
+// prepared is a record decoded ahead of its turn, with the keys it will read. Nothing in it
+// depends on the state, so preparing records early cannot change what they do.
+type prepared struct {
+	raw  []byte
+	rec  Record
+	body Body
+	err  error // the record does not decode
+	id   Hash
+	rk   []byte // its record state's key, and the key's hash
+	rkH  uint64
+	ck   contribKeys // a contribution's keys
+}
+
+// prepareWindow decodes records and builds and hashes their keys into c.win, then loads those
+// keys' slots into cache (txn.prefetch) all at once: the cache misses of a window's look-ups,
+// which would otherwise come one after another, overlap.
+func (c *ctx) prepareWindow(recs [][]byte) {
+	w := c.win
+	hs := w.hashes[:0]
+	for i, raw := range recs {
+		p := &w.recs[i]
+		*p = prepared{raw: raw}
+		p.rec, p.body, p.err = c.decodeRecord(raw, &w.bodies[i])
+		if p.err != nil {
+			continue
+		}
+		p.id = recordID(&p.rec, raw)
+		p.rk = c.keyRecord(p.id)
+		p.rkH = c.t.hash(p.rk)
+		hs = append(hs, p.rkH)
+		if k, ok := p.body.(*Contribution); ok {
+			p.ck = c.contribKeys(k, c.province(k.Region))
+			hs = append(hs, p.ck.hWorker, p.ck.hAccount, p.ck.hMonth)
+		}
+	}
+	c.t.prefetch(hs...)
+	w.hashes = hs
 }
 
 // recordID is rec.ID() without re-encoding when the record carries no signatures: its canonical
@@ -429,23 +497,31 @@ func reject(code, format string, args ...any) error {
 	return &rejection{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-// applyRecord applies one record in its own nested transaction and returns its receipt.
-func (c *ctx) applyRecord(raw []byte) Receipt {
-	rec, body, err := DecodeRecord(raw)
-	if err != nil {
-		id := taggedHash(tagRawRecord, raw)
-		return c.finish(id, keyRecord(id), nil, nil, reject(CodeFormat, "%v", err))
+// applyPrepared applies one prepared record in its own nested transaction and returns its
+// receipt.
+func (c *ctx) applyPrepared(p *prepared) Receipt {
+	if p.err != nil {
+		id := taggedHash(tagRawRecord, p.raw)
+		return c.finish(id, keyRecord(id), nil, nil, reject(CodeFormat, "%v", p.err))
 	}
-	id := recordID(&rec, raw)
-	rk := c.keyRecord(id)
-	if _, dup := c.t.get(rk); dup {
-		return Receipt{ID: id, Code: CodeDuplicate, Message: "record already applied"}
+	c.rkH, c.ck = p.rkH, p.ck
+	if _, dup := c.t.getH(p.rk, p.rkH); dup {
+		return Receipt{ID: p.id, Code: CodeDuplicate, Message: "record already applied"}
 	}
-	err = c.authorise(&rec, body)
+	err := c.authorise(&p.rec, p.body)
 	if err == nil {
-		err = c.dispatch(id, &rec, body)
+		err = c.dispatch(p.id, &p.rec, p.body)
 	}
-	return c.finish(id, rk, &rec, body, err)
+	return c.finish(p.id, p.rk, &p.rec, p.body, err)
+}
+
+// decodeRecord is DecodeRecord with a contribution's body decoded into k, a value reused window
+// after window (nothing keeps a body past its record), and its repeated strings shared.
+func (c *ctx) decodeRecord(raw []byte, k *Contribution) (Record, Body, error) {
+	if r, k, ok := decodeRecordInto(raw, k, &c.strs); ok {
+		return r, k, nil
+	}
+	return decodeRecordGeneral(raw)
 }
 
 // finish commits or drops the record's writes and records its outcome.
@@ -485,7 +561,12 @@ func (c *ctx) finish(id Hash, rk []byte, rec *Record, body Body, err error) Rece
 			}
 		}
 	}
-	c.put(rk, &rs)
+	c.scratch = rs.appendCBOR(c.scratch[:0])
+	h := c.rkH
+	if rec == nil { // an undecodable record: its key was not prepared
+		h = c.t.hash(rk)
+	}
+	c.putScratchH(rk, h)
 	c.t.commitRecord()
 	return r
 }
@@ -543,6 +624,11 @@ func getObj[T any](c *ctx, key []byte) (*T, bool) {
 	}
 	return v, true
 }
+
+// putScratchH writes the value encoded in c.scratch at key, whose hash is h (txn.hash). Callers
+// encode with the concrete type's appendCBOR, so that the value need not escape to the heap as
+// it does through put's interface.
+func (c *ctx) putScratchH(key []byte, h uint64) { c.t.setH(key, c.t.values.copy(c.scratch), h) }
 
 // put writes a state object, with its hand-written codec when it has one.
 func (c *ctx) put(key []byte, v any) {

@@ -112,3 +112,86 @@ func TestApply_VerifiesBlocksNotYetVerified(t *testing.T) {
 		t.Fatalf("forged after a failed check: %v", got)
 	}
 }
+
+// plainReader hides a MemState behind the StateReader interface, so that Apply takes its general
+// path (no shared hashes, no prefetching) as it does over the badger store.
+type plainReader struct{ st *MemState }
+
+func (p plainReader) Get(key []byte) ([]byte, bool, error) { return p.st.Get(key) }
+
+// A block longer than Apply's window of prepared records, with a duplicate, an undecodable
+// record, a repeated month and a second month of one worker across window boundaries, over
+// workers who have accounts already and workers who have none, gives the same receipts, writes
+// and state roots over a MemState (hashes shared with it, look-ups prefetched) as over a plain
+// StateReader.
+func TestApply_WindowsAndMemStatePathMatchPlainReader(t *testing.T) {
+	n := newTnet(t)
+	b := n.bureau["44"]
+	plain := NewMemState()
+	plain.Commit(GenesisWrites(n.g))
+	// apply applies blocks to both states and checks that they agree.
+	apply := func(blocks ...*Block) *Result {
+		t.Helper()
+		meta, err := ReadMeta(n.st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := make([]Hash, len(blocks))
+		for i, blk := range blocks {
+			hs[i] = blk.Hash()
+		}
+		n.time += 1000
+		cb := NewCheckpoint(n.g.Network, meta.Seq+1, meta.Checkpoint, n.time, hs)
+		got, err := n.m.Apply(n.st, &cb, blocks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := n.m.Apply(plainReader{plain}, &cb, blocks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.StateRoot != ref.StateRoot || !slices.Equal(codes(got.Receipts), codes(ref.Receipts)) || !slices.EqualFunc(got.Writes, ref.Writes, func(a, b Write) bool {
+			return string(a.Key) == string(b.Key) && string(a.Value) == string(b.Value) && a.Delete == b.Delete
+		}) {
+			t.Fatalf("the MemState path and the plain reader's differ: %v, %v", codes(got.Receipts), codes(ref.Receipts))
+		}
+		n.st.Commit(got.Writes)
+		plain.Commit(ref.Writes)
+		return got
+	}
+	// Workers 0, 2, 4 … have an account and a month already.
+	var first [][]byte
+	for i := 0; i < 3*applyWindow+5; i += 2 {
+		first = append(first, n.rec(b, n.contribution(worker(i), "440300", 202211, 700000)))
+	}
+	if res := apply(n.block(b, first...)); !slices.Equal(codes(res.Receipts), slices.Repeat([]string{CodeOK}, len(first))) {
+		t.Fatalf("first checkpoint: %v", codes(res.Receipts))
+	}
+	var recs [][]byte
+	var want []string
+	for i := range 3*applyWindow + 5 {
+		var r []byte
+		code := CodeOK
+		switch i {
+		case applyWindow + 1: // the record of position 5 again, one window later
+			r, code = recs[5], CodeDuplicate
+		case applyWindow: // the first of the second window does not decode
+			r, code = []byte{0xa1, 0x01}, CodeFormat
+		case 2*applyWindow + 3: // worker 10's month again, in a new record
+			r, code = n.rec(b, n.contribution(worker(10), "440300", 202301, 810000)), "C2"
+		case 2*applyWindow + 4: // worker 10's month of the first checkpoint again
+			r, code = n.rec(b, n.contribution(worker(10), "440300", 202211, 810000)), "C2"
+		case 2*applyWindow + 2: // worker 11's previous month: fine
+			r = n.rec(b, n.contribution(worker(11), "440300", 202212, 800000))
+		default:
+			r = n.rec(b, n.contribution(worker(i), "440300", 202301, 800000+int64(i)))
+		}
+		recs, want = append(recs, r), append(want, code)
+	}
+	if got := codes(apply(n.block(b, recs...)).Receipts); !slices.Equal(got, want) {
+		t.Fatalf("codes %v, want %v", got, want)
+	}
+	if a := n.account(worker(10), SchemePension, "44"); a == nil || a.Months != 2 {
+		t.Fatalf("worker 10's account: %+v", a)
+	}
+}

@@ -61,32 +61,39 @@ func (d *StateDigest) Sum() Hash {
 // writeKV hashes one (key, value) pair or deletion; scratch is a reusable buffer (it is returned
 // grown so that the next call need not allocate).
 func writeKV(h hash.Hash, scratch []byte, k, v []byte, del bool) []byte {
-	b := binary.AppendUvarint(scratch[:0], uint64(len(k)))
-	b = append(b, k...)
-	if del {
-		b = append(b, 1)
-	} else {
-		b = binary.AppendUvarint(append(b, 0), uint64(len(v)))
-		b = append(b, v...)
-	}
+	b := appendKV(scratch[:0], k, v, del)
 	h.Write(b)
 	return b
+}
+
+// appendKV appends the bytes writeKV hashes for one pair or deletion.
+func appendKV(b []byte, k, v []byte, del bool) []byte {
+	b = binary.AppendUvarint(b, uint64(len(k)))
+	b = append(b, k...)
+	if del {
+		return append(b, 1)
+	}
+	b = binary.AppendUvarint(append(b, 0), uint64(len(v)))
+	return append(b, v...)
 }
 
 // txn stages the writes of one checkpoint over a StateReader, with a nested level for the record
 // being applied: a rejected record's writes are dropped whole, so it never changes state.
 type txn struct {
 	base StateReader
-	err  error // first read error; Apply fails with it
+	mem  *MemState // base, when it is one: looked up with the hashes the txn computed
+	err  error     // first read error; Apply fails with it
+	sink uint64    // keeps prefetch's loads
 
 	cp    writeIndex // key -> index in cpLog
 	cpLog []Write
 	rec   []Write        // the record's writes, one per key, in first-write order
+	recH  []uint64       // the hashes of rec's keys
 	recIx map[string]int // index into rec, built only for records writing many keys
 	dig   hash.Hash
 
-	scratch []byte // for writeKV
-	values  arena  // encoded values of the checkpoint
+	digBuf []byte // the writes not yet hashed into dig (see commitRecord)
+	values arena  // encoded values of the checkpoint
 }
 
 // arena hands out immutable copies of small byte slices from large chunks, so that the values of
@@ -117,8 +124,8 @@ type writeIndex struct {
 	n     int
 }
 
-func (x *writeIndex) init(hint int) {
-	x.seed = maphash.MakeSeed()
+func (x *writeIndex) init(seed maphash.Seed, hint int) {
+	x.seed = seed
 	size := 64
 	for size*3 < hint*4 {
 		size *= 2
@@ -136,14 +143,16 @@ func (x *writeIndex) find(log []Write, key []byte, h uint64) int {
 		if sl.entry == 0 {
 			return -1
 		}
-		if sl.hash == h && string(log[sl.entry-1].Key) == string(key) {
+		if sl.hash == uint32(h) && string(log[sl.entry-1].Key) == string(key) {
 			return int(sl.entry - 1)
 		}
 	}
 }
 
+// indexSlot is 8 bytes, so that the index of a checkpoint's writes stays small enough to be
+// cached; 32 bits of the hash rule out all but one key in four billion before comparing keys.
 type indexSlot struct {
-	hash  uint64
+	hash  uint32 // the low half of the key's hash
 	entry uint32 // index into the log + 1; 0 marks an empty slot
 }
 
@@ -158,7 +167,7 @@ func (x *writeIndex) add(h uint64, i int) {
 			}
 		}
 	}
-	x.put(indexSlot{hash: h, entry: uint32(i + 1)})
+	x.put(indexSlot{hash: uint32(h), entry: uint32(i + 1)})
 	x.n++
 }
 
@@ -177,8 +186,29 @@ const recIndexFrom = 16
 // newTxn starts a checkpoint; hint is the expected number of keys written.
 func newTxn(base StateReader, hint int) *txn {
 	t := &txn{base: base, cpLog: make([]Write, 0, hint), dig: sha256.New()}
-	t.cp.init(hint)
+	seed := maphash.MakeSeed()
+	if m, ok := base.(*MemState); ok {
+		t.mem, seed = m, m.seed // one hash per key serves the checkpoint's index and the state
+	}
+	t.cp.init(seed, hint)
 	return t
+}
+
+// hash returns the hash of key that the checkpoint's index (and a MemState base) use. Callers
+// that read and then write a key pass the hash to getH and setH, so that it is computed once.
+func (t *txn) hash(key []byte) uint64 { return t.cp.hash(key) }
+
+// prefetch loads the slots of the hashes in the checkpoint's index, and their slots and entries
+// when the state is a MemState, into cache: in loops whose loads do not wait for one another,
+// rather than one cache miss after another as the reads come.
+func (t *txn) prefetch(hs ...uint64) {
+	mask := len(t.cp.slots) - 1
+	for _, h := range hs {
+		t.sink += uint64(t.cp.slots[int(h)&mask].hash)
+	}
+	if t.mem != nil && len(t.mem.slots) != 0 {
+		t.sink += t.mem.touch(hs)
+	}
 }
 
 // recFind returns the index of key among the record's writes, or -1.
@@ -197,14 +227,21 @@ func (t *txn) recFind(key []byte) int {
 	return -1
 }
 
-func (t *txn) get(key []byte) ([]byte, bool) {
+func (t *txn) get(key []byte) ([]byte, bool) { return t.getH(key, t.hash(key)) }
+
+// getH is get of a key whose hash is h.
+func (t *txn) getH(key []byte, h uint64) ([]byte, bool) {
 	if i := t.recFind(key); i >= 0 {
 		w := &t.rec[i]
 		return w.Value, !w.Delete
 	}
-	if i := t.cp.find(t.cpLog, key, t.cp.hash(key)); i >= 0 {
+	if i := t.cp.find(t.cpLog, key, h); i >= 0 {
 		w := &t.cpLog[i]
 		return w.Value, !w.Delete
+	}
+	if t.mem != nil {
+		v, ok := t.mem.getHashed(key, h)
+		return v, ok
 	}
 	v, ok, err := t.base.Get(key)
 	if err != nil && t.err == nil {
@@ -214,16 +251,20 @@ func (t *txn) get(key []byte) ([]byte, bool) {
 }
 
 // set stages a write. The txn keeps key and value: callers pass slices they no longer change.
-func (t *txn) set(key, value []byte) { t.write(Write{Key: key, Value: value}) }
+func (t *txn) set(key, value []byte) { t.write(Write{Key: key, Value: value}, t.hash(key)) }
 
-func (t *txn) del(key []byte) { t.write(Write{Key: key, Delete: true}) }
+// setH is set of a key whose hash is h.
+func (t *txn) setH(key, value []byte, h uint64) { t.write(Write{Key: key, Value: value}, h) }
 
-func (t *txn) write(w Write) {
+func (t *txn) del(key []byte) { t.write(Write{Key: key, Delete: true}, t.hash(key)) }
+
+func (t *txn) write(w Write, h uint64) {
 	if i := t.recFind(w.Key); i >= 0 {
 		t.rec[i] = w
 		return
 	}
 	t.rec = append(t.rec, w)
+	t.recH = append(t.recH, h)
 	switch {
 	case t.recIx != nil:
 		t.recIx[string(w.Key)] = len(t.rec) - 1
@@ -237,9 +278,11 @@ func (t *txn) write(w Write) {
 
 // commitRecord folds the record's writes into the checkpoint level and the writes digest.
 func (t *txn) commitRecord() {
-	for _, w := range t.rec {
-		t.scratch = writeKV(t.dig, t.scratch, w.Key, w.Value, w.Delete)
-		h := t.cp.hash(w.Key)
+	for j, w := range t.rec {
+		// The digest's input is gathered over records and hashed a few kilobytes at a time:
+		// SHA-256 of the same bytes, in far fewer, larger calls.
+		t.digBuf = appendKV(t.digBuf, w.Key, w.Value, w.Delete)
+		h := t.recH[j]
 		if i := t.cp.find(t.cpLog, w.Key, h); i >= 0 {
 			t.cpLog[i] = w
 		} else {
@@ -247,17 +290,31 @@ func (t *txn) commitRecord() {
 			t.cpLog = append(t.cpLog, w)
 		}
 	}
+	if len(t.digBuf) >= digestBatch {
+		t.flushDigest()
+	}
 	t.dropRecord()
+}
+
+// digestBatch is how many bytes of writes commitRecord gathers before hashing them.
+const digestBatch = 4 << 10
+
+// flushDigest hashes the gathered writes into the writes digest.
+func (t *txn) flushDigest() {
+	t.dig.Write(t.digBuf)
+	t.digBuf = t.digBuf[:0]
 }
 
 // dropRecord discards the record's writes.
 func (t *txn) dropRecord() {
 	clear(t.rec)
 	t.rec = t.rec[:0]
+	t.recH = t.recH[:0]
 	t.recIx = nil
 }
 
 func (t *txn) digest() Hash {
+	t.flushDigest()
 	var out Hash
 	t.dig.Sum(out[:0])
 	return out
