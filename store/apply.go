@@ -289,14 +289,17 @@ func (c *changeSet) putBlock(key, val []byte) {
 // commit makes cs durable and visible at once. A change set that fits in one badger
 // transaction is one synced transaction. A larger one goes through the redo journal:
 //
-//  1. blocks and the journal chunks (the ops, serialised) are written by a WriteBatch;
-//  2. the commit record j|seq (chunk count and digest) is written: this is the commit point;
-//  3. the ops are written by WriteBatches (invisible to readers, whose views predate them);
-//  4. the commit record, then the chunks, are deleted.
+//  1. blocks are written by a WriteBatch (content-addressed, invisible until placed);
+//  2. the ops, serialised, are written to a journal file beside badger and synced;
+//  3. the file is renamed to its committed name and the directory synced: the commit point;
+//  4. the ops are written by WriteBatches (invisible to readers, whose views predate them);
+//  5. the journal file is deleted and the directory synced.
 //
-// SyncWrites is on, so each step is on disk before the next starts. Open re-applies a journal
-// whose commit record exists (blind writes: idempotent) and deletes chunks without one.
+// SyncWrites is on, so each badger step is on disk before the next starts. Open re-applies a
+// committed journal (blind writes: idempotent) and deletes an uncommitted one (journal.go).
+// An in-memory store has no crash to recover from: it writes the ops directly.
 func (s *Store) commit(seq uint64, cs *changeSet) error {
+	s.keysWritten.Add(int64(len(cs.blocks) + len(cs.ops)))
 	n := int64(len(cs.blocks) + len(cs.ops))
 	if (s.opts.journalAbove == 0 || n <= int64(s.opts.journalAbove)) && n < s.db.MaxBatchCount() && cs.size < s.db.MaxBatchSize() {
 		err := s.commitTxn(cs)
@@ -331,7 +334,6 @@ func (s *Store) commitTxn(cs *changeSet) error {
 }
 
 func (s *Store) commitJournal(seq uint64, cs *changeSet) error {
-	chunks, digest := encodeJournal(cs.ops)
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
 	for _, e := range cs.blocks {
@@ -339,26 +341,23 @@ func (s *Store) commitJournal(seq uint64, cs *changeSet) error {
 			return fmt.Errorf("write blocks: %w", err)
 		}
 	}
-	for i, c := range chunks {
-		if err := wb.Set(journalKey(seq, uint32(i)), c); err != nil {
-			return fmt.Errorf("write journal: %w", err)
-		}
-	}
 	if err := wb.Flush(); err != nil {
-		return fmt.Errorf("write journal: %w", err)
+		return fmt.Errorf("write blocks: %w", err)
 	}
-	hook("journal-written")
-	rec := append(u32b(uint32(len(chunks))), digest[:]...)
-	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(seqKey(pfxCommit, seq), rec) }); err != nil {
-		return fmt.Errorf("commit journal: %w", err)
+	if !s.opts.InMemory {
+		if err := s.writeJournal(seq, cs.ops); err != nil {
+			return err
+		}
 	}
 	hook("journal-committed")
 	if err := s.redo(cs.ops); err != nil {
 		return fmt.Errorf("apply journal: %w", err)
 	}
 	hook("redone")
-	if err := s.dropJournal(seq, len(chunks)); err != nil {
-		return fmt.Errorf("drop journal: %w", err)
+	if !s.opts.InMemory {
+		if err := s.dropJournal(seq); err != nil {
+			return fmt.Errorf("drop journal: %w", err)
+		}
 	}
 	return nil
 }
@@ -389,22 +388,6 @@ func (s *Store) redo(ops []entry) error {
 		}
 	}
 	return nil
-}
-
-// dropJournal deletes a journal whose ops are on disk: the commit record first, so that a
-// crash in between leaves chunks without a record, which Open deletes.
-func (s *Store) dropJournal(seq uint64, chunks int) error {
-	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(seqKey(pfxCommit, seq)) }); err != nil {
-		return err
-	}
-	wb := s.db.NewWriteBatch()
-	defer wb.Cancel()
-	for i := range chunks {
-		if err := wb.Delete(journalKey(seq, uint32(i))); err != nil {
-			return err
-		}
-	}
-	return wb.Flush()
 }
 
 // truncateUTF8 cuts s to at most n bytes without splitting a character.

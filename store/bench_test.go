@@ -1,11 +1,19 @@
 package store
 
 import (
+	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/jaminan/jaminan/ledger"
 	"github.com/jaminan/jaminan/ledger/ledgertest"
@@ -19,11 +27,39 @@ import (
 // 10,000,000 for the large runs). Each op builds a fresh store in a temporary directory; the
 // records are valid pension contributions of distinct workers (each opens a worker and an
 // account), 1,000 to a block, from the four bureaus in turn.
+//
+// Reported per run: records/s (wall clock), records/cpu-s and cpu-µs/record (the process's CPU
+// time over the timed part, badger's background work during it included: the robust figure on
+// a shared machine), keys/record (badger keys the commits wrote), B/record on disk as closed and after the
+// value-log GC, the peak RSS (VmHWM, harness included), the resident set at the end split into
+// anonymous and file pages, and the Go heap in use. JAMINAN_STORE_BENCH_PROFILE=FILE writes a
+// CPU profile of the timed part, JAMINAN_STORE_BENCH_HEAP=FILE a heap profile at the end.
 func benchRecords(b *testing.B) int {
+	b.Helper()
+	if o := benchOptions(b); o.setCompression {
+		b.Logf("table compression %v", o.compression)
+	}
 	if n, err := strconv.Atoi(os.Getenv("JAMINAN_STORE_BENCH_RECORDS")); err == nil && n > 0 {
 		return n
 	}
 	return 100_000
+}
+
+// benchOptions are the store options of the benchmarks: the defaults, except for
+// JAMINAN_STORE_BENCH_COMPRESSION (none, snappy, zstd) to compare table compressions.
+func benchOptions(b *testing.B) Options {
+	var o Options
+	c := os.Getenv("JAMINAN_STORE_BENCH_COMPRESSION")
+	if c == "" {
+		return o
+	}
+	kinds := map[string]options.CompressionType{"none": options.None, "snappy": options.Snappy, "zstd": options.ZSTD}
+	k, ok := kinds[c]
+	if !ok {
+		b.Fatalf("JAMINAN_STORE_BENCH_COMPRESSION=%q: want none, snappy or zstd", c)
+	}
+	o.compression, o.setCompression = k, true
+	return o
 }
 
 // contributionBlocks builds the blocks of the next checkpoint: blocks blocks of 1,000 records,
@@ -63,22 +99,25 @@ func BenchmarkStoreApplyCheckpoint(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				dir := b.TempDir()
-				s, err := Open(dir, Options{})
+				s, err := Open(dir, benchOptions(b))
 				if err != nil {
 					b.Fatal(err)
 				}
 				if err := s.Init(n.Genesis); err != nil {
 					b.Fatal(err)
 				}
-				start := time.Now()
+				keys0 := s.keysWritten.Load()
+				stopProfile := benchProfile(b)
+				start, cpu0 := time.Now(), processCPU(b)
 				for _, st := range steps {
 					if err := s.ApplyCheckpoint(st.cb, st.blocks, st.res, nil); err != nil {
 						b.Fatal(err)
 					}
 				}
-				elapsed := time.Since(start)
+				elapsed, cpu := time.Since(start), processCPU(b)-cpu0
+				stopProfile()
+				reportApply(b, s, records, elapsed, cpu, keys0)
 				reportDisk(b, s, dir, records)
-				b.ReportMetric(float64(records)/elapsed.Seconds(), "records/s")
 			}
 		})
 	}
@@ -94,15 +133,17 @@ func BenchmarkStoreApplyEndToEnd(b *testing.B) {
 		b.StopTimer()
 		n := ledgertest.New(b)
 		dir := b.TempDir()
-		s, err := Open(dir, Options{})
+		s, err := Open(dir, benchOptions(b))
 		if err != nil {
 			b.Fatal(err)
 		}
 		if err := s.Init(n.Genesis); err != nil {
 			b.Fatal(err)
 		}
-		var elapsed time.Duration
+		var elapsed, cpu time.Duration
 		records := 0
+		keys0 := s.keysWritten.Load()
+		stopProfile := benchProfile(b)
 		for records < total {
 			bs := contributionBlocks(n, records, 10)
 			meta, err := s.Meta()
@@ -111,17 +152,105 @@ func BenchmarkStoreApplyEndToEnd(b *testing.B) {
 			}
 			cb := n.Checkpoint(meta, bs...)
 			b.StartTimer()
-			start := time.Now()
+			start, cpu0 := time.Now(), processCPU(b)
 			if _, err := s.Apply(n.Machine, cb, bs, nil); err != nil {
 				b.Fatal(err)
 			}
 			elapsed += time.Since(start)
+			cpu += processCPU(b) - cpu0
 			b.StopTimer()
 			records += 10 * 1000
+			if records%1_000_000 == 0 {
+				// Progress of the long runs (10M takes hours on a shared machine), readable before the end.
+				fmt.Fprintf(os.Stderr, "%d records: %.1f CPU µs/record, %.0f records/s, peak RSS %d MiB\n", records,
+					float64(cpu.Microseconds())/float64(records), float64(records)/elapsed.Seconds(), procStatus(b, "VmHWM")>>20)
+			}
 		}
+		stopProfile()
+		reportApply(b, s, records, elapsed, cpu, keys0)
 		reportDisk(b, s, dir, records)
-		b.ReportMetric(float64(records)/elapsed.Seconds(), "records/s")
 	}
+}
+
+// reportApply reports the apply rate by the wall clock and by the process's CPU time (the
+// robust figure on a shared machine: badger's background compactions are included, work of
+// other processes is not), the badger keys written per record, and the peak RSS so far.
+func reportApply(b *testing.B, s *Store, records int, elapsed, cpu time.Duration, keys0 int64) {
+	b.ReportMetric(float64(records)/elapsed.Seconds(), "records/s")
+	b.ReportMetric(float64(records)/cpu.Seconds(), "records/cpu-s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(records), "cpu-µs/record")
+	b.ReportMetric(float64(s.keysWritten.Load()-keys0)/float64(records), "keys/record")
+	b.ReportMetric(float64(procStatus(b, "VmHWM"))/(1<<20), "MiB-peak-RSS")
+	// The resident set now, split: anonymous memory (Go heap, badger's arenas and caches) and
+	// file pages (badger's mmapped tables, value log and memtable logs, which the kernel can
+	// drop under pressure).
+	b.ReportMetric(float64(procStatus(b, "RssAnon"))/(1<<20), "MiB-RSS-anon")
+	b.ReportMetric(float64(procStatus(b, "RssFile"))/(1<<20), "MiB-RSS-file")
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "MiB-heap-inuse")
+	if path := os.Getenv("JAMINAN_STORE_BENCH_HEAP"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchProfile writes a CPU profile of the timed part to $JAMINAN_STORE_BENCH_PROFILE, if set
+// (the test binary's -cpuprofile would include building the records).
+func benchProfile(b *testing.B) (stop func()) {
+	path := os.Getenv("JAMINAN_STORE_BENCH_PROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// processCPU returns the user and system CPU time the process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procStatus returns a size field of /proc/self/status (VmHWM, RssAnon, …), in bytes.
+func procStatus(b *testing.B, field string) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatalf("no %s in /proc/self/status", field)
+	return 0
 }
 
 // reportDisk closes s and reports the bytes on disk per record, as closed and after the
@@ -157,4 +286,42 @@ func dirSize(b *testing.B, dir string) int64 {
 		n += fi.Size()
 	}
 	return n
+}
+
+// BenchmarkLocation times View.Location of an accepted record in a store of 30,000 records in
+// 10-block checkpoints: the ledger's record state, then the checkpoint body and a scan of its
+// receipt lists (format 2 keeps no location key for such records).
+func BenchmarkLocation(b *testing.B) {
+	n := ledgertest.New(b)
+	s, err := Open(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Init(n.Genesis); err != nil {
+		b.Fatal(err)
+	}
+	var ids []ledger.Hash
+	for records := 0; records < 30_000; records += 10_000 {
+		bs := contributionBlocks(n, records, 10)
+		meta, err := s.Meta()
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := s.Apply(n.Machine, n.Checkpoint(meta, bs...), bs, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, rc := range res.Receipts {
+			ids = append(ids, rc.ID)
+		}
+	}
+	v := s.View()
+	defer v.Release()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := v.Location(ids[(i*7919)%len(ids)]); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -33,7 +33,7 @@ func (s *Store) changes(v *View, cb *ledger.CheckpointBody, blocks []*ledger.Blo
 	if cert != nil {
 		cs.put(seqKey(pfxCert, seq), cert.Encode())
 	}
-	d := &deriver{v: v, cs: cs, seq: seq, extra: s.genesis.ExtraRegions, locs: map[ledger.Hash]Location{},
+	d := &deriver{v: v, cs: cs, seq: seq, extra: s.genesis.ExtraRegions, decided: map[ledger.Hash]bool{},
 		bodies: map[ledger.Hash]*ledger.Contribution{}, cases: map[ledger.Hash]caseInfo{}}
 	off := 0
 	for j, b := range blocks {
@@ -77,6 +77,37 @@ func encodeReceipts(rs []ledger.Receipt) []byte {
 	return b
 }
 
+// scanReceipts walks an encoded receipt list without copying: fn gets each receipt's position,
+// ID and code (valid only during the call).
+func scanReceipts(b []byte, fn func(i uint32, id, code []byte)) error {
+	if len(b) < 4 {
+		return fmt.Errorf("%w: short receipt list", ErrCorrupt)
+	}
+	n := binary.BigEndian.Uint32(b)
+	b = b[4:]
+	for i := range n {
+		if len(b) < 34 {
+			return fmt.Errorf("%w: short receipt", ErrCorrupt)
+		}
+		id := b[:32]
+		cl := int(binary.BigEndian.Uint16(b[32:]))
+		if len(b) < 34+cl+2 {
+			return fmt.Errorf("%w: short receipt", ErrCorrupt)
+		}
+		code := b[34 : 34+cl]
+		ml := int(binary.BigEndian.Uint16(b[34+cl:]))
+		if len(b) < 36+cl+ml {
+			return fmt.Errorf("%w: short receipt", ErrCorrupt)
+		}
+		fn(i, id, code)
+		b = b[36+cl+ml:]
+	}
+	if len(b) != 0 {
+		return fmt.Errorf("%w: trailing bytes after receipts", ErrCorrupt)
+	}
+	return nil
+}
+
 func decodeReceipts(b []byte) ([]ledger.Receipt, error) {
 	if len(b) < 4 {
 		return nil, errors.New("short receipt list")
@@ -117,10 +148,10 @@ type deriver struct {
 	seq   uint64
 	extra []string // genesis ExtraRegions, for provinces of division codes
 
-	locs   map[ledger.Hash]Location             // locations written by this checkpoint
-	bodies map[ledger.Hash]*ledger.Contribution // contributions in force, accepted in this checkpoint
-	cases  map[ledger.Hash]caseInfo             // cases opened in this checkpoint
-	known  map[string]bool                      // account index keys found stored already
+	decided map[ledger.Hash]bool                 // records with a location from this checkpoint
+	bodies  map[ledger.Hash]*ledger.Contribution // contributions in force, accepted in this checkpoint
+	cases   map[ledger.Hash]caseInfo             // cases opened in this checkpoint
+	known   map[string]bool                      // account index keys found stored already
 }
 
 type caseInfo struct {
@@ -128,46 +159,43 @@ type caseInfo struct {
 	scheme, from, to string
 }
 
-// record writes the location of one record and, if accepted, its index entries. Which
-// application of a record ID the location names: not a duplicate ("dup" leaves the first);
-// not a rejected block's once the record is applied otherwise ("block" only fills a gap); and
-// for undecodable bytes, which the state machine names by their hash and rejects ("format") as
-// often as they come, the first.
+// record writes the index entries of an accepted record and, for a record of a rejected block,
+// its location. Every other application that decides a record (accepted, or rejected by a rule
+// or as undecodable) is in the ledger's state already (ledger.RecordStatus: checkpoint and
+// code), and View.Location finds its position from there; a second copy per record would be
+// one more random key. Records of a rejected block are not in the ledger's state, so the store
+// keeps theirs, and only for a record that has no location yet: not applied before, in this
+// checkpoint or earlier, and not already in another rejected block.
 func (d *deriver) record(blk uint32, bh ledger.Hash, idx, ord uint32, raw []byte, rc ledger.Receipt) error {
-	loc := Location{Seq: d.seq, BlockIndex: blk, Block: bh, Index: idx, Code: rc.Code}
 	switch rc.Code {
 	case ledger.CodeDuplicate:
 		return nil
-	case ledger.CodeBlock, ledger.CodeFormat:
-		prev, ok, err := d.location(rc.ID)
-		if err != nil {
-			return err
-		}
-		if ok && (rc.Code == ledger.CodeBlock || prev.Code != ledger.CodeBlock) {
+	case ledger.CodeBlock:
+		if d.decided[rc.ID] {
 			return nil
 		}
-	case ledger.CodeOK:
-		w, err := d.index(rc.ID, ord, raw)
+		_, _, applied, err := ledger.RecordStatus(d.v.reader(), rc.ID)
 		if err != nil {
+			return fmt.Errorf("read status of record %s: %w", rc.ID, err)
+		}
+		if !applied {
+			if applied, err = d.v.has(locationKey(rc.ID)); err != nil {
+				return fmt.Errorf("read location of record %s: %w", rc.ID, err)
+			}
+		}
+		d.decided[rc.ID] = true
+		if !applied {
+			loc := Location{Seq: d.seq, BlockIndex: blk, Block: bh, Index: idx, Code: rc.Code}
+			d.cs.put(locationKey(rc.ID), loc.encode())
+		}
+		return nil
+	case ledger.CodeOK:
+		if _, err := d.index(rc.ID, ord, raw); err != nil {
 			return err
 		}
-		loc.Worker = w
 	}
-	d.locs[rc.ID] = loc
-	d.cs.put(locationKey(rc.ID), loc.encode())
+	d.decided[rc.ID] = true
 	return nil
-}
-
-// location returns the location already recorded for id, in this checkpoint or before.
-func (d *deriver) location(id ledger.Hash) (Location, bool, error) {
-	if l, ok := d.locs[id]; ok {
-		return l, true, nil
-	}
-	l, err := d.v.Location(id)
-	if errors.Is(err, ErrNotFound) {
-		return Location{}, false, nil
-	}
-	return l, err == nil, err
 }
 
 func refValue(id ledger.Hash, t ledger.RecordType) []byte { return append(id[:], t...) }

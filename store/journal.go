@@ -1,18 +1,20 @@
 package store
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
-
-	"github.com/dgraph-io/badger/v4"
+	"strconv"
+	"strings"
 )
 
 // journalChunk bounds a journal chunk (one change larger than that gets a chunk of its own).
-// Chunks are values of their own keys, so they land in the value log: sequential appends,
-// reclaimed by the value-log GC.
+// The chunks of a checkpoint are written to one journal file (writeJournal).
 const journalChunk = 512 << 10
 
 // encodeJournal serialises ops into chunks: each change is op(1: 0 set, 1 delete) | u32 key
@@ -80,91 +82,195 @@ func decodeJournal(chunks [][]byte) ([]entry, error) {
 	return ops, nil
 }
 
-// recoverJournals finishes the checkpoints whose journal was committed before the process
-// stopped, in sequence order, then deletes every journal. A committed journal must be whole:
-// its chunks were on disk before its commit record was written, so a damaged one is corruption,
-// not a torn write.
-func (s *Store) recoverJournals() error {
-	type commit struct {
-		seq    uint64
-		chunks uint32
-		digest [32]byte
+// journalDir is the directory of the redo journals, inside the store's directory (badger
+// ignores subdirectories).
+const journalDir = "journal"
+
+// journalMagic starts a journal file.
+var journalMagic = []byte("JMNJRNL\x01")
+
+// Journal file names: a file is written as <seq>.tmp and renamed to <seq>.journal at the commit
+// point.
+const (
+	journalTmpExt = ".tmp"
+	journalExt    = ".journal"
+)
+
+func journalName(seq uint64, ext string) string { return fmt.Sprintf("%020d%s", seq, ext) }
+
+// encodeJournalFile is the content of a journal file: magic | seq(8) | chunk count(4) | per
+// chunk: length(4) | chunk | SHA-256 of the chunks (journalDigest).
+func encodeJournalFile(seq uint64, chunks [][]byte, digest [32]byte) []byte {
+	n := len(journalMagic) + 12 + 32
+	for _, c := range chunks {
+		n += 4 + len(c)
 	}
-	var commits []commit
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pfxCommit}, PrefetchValues: false})
-		defer it.Close()
-		for it.Seek([]byte{pfxCommit}); it.ValidForPrefix([]byte{pfxCommit}); it.Next() {
-			key := it.Item().Key()
-			val, err := itemValue(it.Item())
-			if err != nil {
-				return err
-			}
-			if len(key) != 9 || len(val) != 36 {
-				return fmt.Errorf("%w: journal commit record %x", ErrCorrupt, key)
-			}
-			c := commit{seq: binary.BigEndian.Uint64(key[1:]), chunks: binary.BigEndian.Uint32(val)}
-			copy(c.digest[:], val[4:])
-			commits = append(commits, c)
+	b := make([]byte, 0, n)
+	b = append(b, journalMagic...)
+	b = appendU64(b, seq)
+	b = appendU32(b, uint32(len(chunks)))
+	for _, c := range chunks {
+		b = appendU32(b, uint32(len(c)))
+		b = append(b, c...)
+	}
+	return append(b, digest[:]...)
+}
+
+// decodeJournalFile parses and checks a journal file of checkpoint seq and returns its changes.
+func decodeJournalFile(seq uint64, b []byte) ([]entry, error) {
+	if len(b) < len(journalMagic)+12+32 || !bytes.Equal(b[:len(journalMagic)], journalMagic) {
+		return nil, errors.New("not a journal file")
+	}
+	b = b[len(journalMagic):]
+	if got := binary.BigEndian.Uint64(b); got != seq {
+		return nil, fmt.Errorf("journal of checkpoint %d in the file of %d", got, seq)
+	}
+	n := binary.BigEndian.Uint32(b[8:])
+	b = b[12:]
+	if uint64(n) > uint64(len(b))/4 {
+		return nil, fmt.Errorf("%d chunks in %d bytes", n, len(b))
+	}
+	chunks := make([][]byte, 0, n)
+	for i := range n {
+		if len(b) < 4 || uint64(binary.BigEndian.Uint32(b))+4 > uint64(len(b)) {
+			return nil, fmt.Errorf("chunk %d of %d overruns the file", i, n)
 		}
-		return nil
-	})
+		l := binary.BigEndian.Uint32(b)
+		chunks = append(chunks, b[4:4+l])
+		b = b[4+l:]
+	}
+	if len(b) != 32 {
+		return nil, fmt.Errorf("%d bytes after the chunks, want the 32-byte digest", len(b))
+	}
+	if journalDigest(chunks) != [32]byte(b) {
+		return nil, errors.New("chunks do not match the digest")
+	}
+	return decodeJournal(chunks)
+}
+
+// writeJournal makes the journal of checkpoint seq durable and commits it: the file is written
+// and synced as <seq>.tmp, then renamed to <seq>.journal and the directory synced. The rename
+// is the commit point: a crash before it leaves a .tmp file, which Open deletes.
+func (s *Store) writeJournal(seq uint64, ops []entry) error {
+	chunks, digest := encodeJournal(ops)
+	dir := filepath.Join(s.dir, journalDir)
+	tmp := filepath.Join(dir, journalName(seq, journalTmpExt))
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
-		return fmt.Errorf("list journals: %w", err)
+		return fmt.Errorf("write journal: %w", err)
 	}
-	slices.SortFunc(commits, func(a, b commit) int { return cmpU64(a.seq, b.seq) })
-	for _, c := range commits {
-		var chunks [][]byte
-		err := s.db.View(func(txn *badger.Txn) error {
-			for i := range c.chunks {
-				v, err := getValue(txn, journalKey(c.seq, i))
-				if errors.Is(err, badger.ErrKeyNotFound) {
-					return fmt.Errorf("%w: journal of checkpoint %d lacks chunk %d of %d", ErrCorrupt, c.seq, i, c.chunks)
-				}
-				if err != nil {
-					return fmt.Errorf("journal of checkpoint %d chunk %d: %w", c.seq, i, err)
-				}
-				chunks = append(chunks, v)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if journalDigest(chunks) != c.digest {
-			return fmt.Errorf("%w: journal of checkpoint %d does not match its digest", ErrCorrupt, c.seq)
-		}
-		ops, err := decodeJournal(chunks)
-		if err != nil {
-			return fmt.Errorf("%w: journal of checkpoint %d: %w", ErrCorrupt, c.seq, err)
-		}
-		if err := s.redo(ops); err != nil {
-			return fmt.Errorf("re-apply journal of checkpoint %d: %w", c.seq, err)
-		}
-		s.redone++
-		s.log.Info("re-applied the journal of an interrupted checkpoint", "seq", c.seq, "changes", len(ops))
+	_, err = f.Write(encodeJournalFile(seq, chunks, digest))
+	if err == nil {
+		err = f.Sync()
 	}
-	for _, c := range commits {
-		if err := s.dropJournal(c.seq, int(c.chunks)); err != nil {
-			return fmt.Errorf("drop journal of checkpoint %d: %w", c.seq, err)
-		}
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	n, err := s.deletePrefix([]byte{pfxJournal})
 	if err != nil {
-		return fmt.Errorf("drop uncommitted journal: %w", err)
+		return fmt.Errorf("write journal: %w", err)
 	}
-	if n > 0 {
-		s.log.Info("dropped the journal of a checkpoint interrupted before its commit", "chunks", n)
+	hook("journal-written")
+	if err := os.Rename(tmp, filepath.Join(dir, journalName(seq, journalExt))); err != nil {
+		return fmt.Errorf("commit journal: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("commit journal: %w", err)
 	}
 	return nil
 }
 
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// dropJournal deletes the journal of checkpoint seq once its changes are on disk, and syncs
+// the directory: a deletion lost in a crash would have Open redo this checkpoint's changes
+// over a later one's.
+func (s *Store) dropJournal(seq uint64) error {
+	dir := filepath.Join(s.dir, journalDir)
+	if err := os.Remove(filepath.Join(dir, journalName(seq, journalExt))); err != nil {
+		return err
 	}
-	return 0
+	return syncDir(dir)
+}
+
+// syncDir makes the creations, renames and removals in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// recoverJournals finishes the checkpoints whose journal was committed before the process
+// stopped, in sequence order, then deletes every journal. A committed journal must be whole:
+// it was synced before the rename that committed it, so a damaged one is corruption, not a
+// torn write, and Open refuses the store.
+func (s *Store) recoverJournals() error {
+	if s.opts.InMemory {
+		return nil
+	}
+	dir := filepath.Join(s.dir, journalDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create journal directory: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list journals: %w", err)
+	}
+	var committed []uint64
+	var uncommitted []string
+	for _, e := range entries {
+		name := e.Name()
+		switch ext := filepath.Ext(name); ext {
+		case journalExt, journalTmpExt:
+			seq, err := strconv.ParseUint(strings.TrimSuffix(name, ext), 10, 64)
+			if err != nil || name != journalName(seq, ext) || !e.Type().IsRegular() {
+				return fmt.Errorf("%w: unexpected file %s in the journal directory", ErrCorrupt, name)
+			}
+			if ext == journalExt {
+				committed = append(committed, seq)
+			} else {
+				uncommitted = append(uncommitted, name)
+			}
+		default:
+			return fmt.Errorf("%w: unexpected file %s in the journal directory", ErrCorrupt, name)
+		}
+	}
+	slices.Sort(committed)
+	for _, seq := range committed {
+		raw, err := os.ReadFile(filepath.Join(dir, journalName(seq, journalExt)))
+		if err != nil {
+			return fmt.Errorf("read journal of checkpoint %d: %w", seq, err)
+		}
+		ops, err := decodeJournalFile(seq, raw)
+		if err != nil {
+			return fmt.Errorf("%w: journal of checkpoint %d: %w", ErrCorrupt, seq, err)
+		}
+		if err := s.redo(ops); err != nil {
+			return fmt.Errorf("re-apply journal of checkpoint %d: %w", seq, err)
+		}
+		s.redone++
+		s.log.Info("re-applied the journal of an interrupted checkpoint", "seq", seq, "changes", len(ops))
+	}
+	for _, seq := range committed {
+		if err := os.Remove(filepath.Join(dir, journalName(seq, journalExt))); err != nil {
+			return fmt.Errorf("drop journal of checkpoint %d: %w", seq, err)
+		}
+	}
+	for _, name := range uncommitted {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("drop uncommitted journal %s: %w", name, err)
+		}
+	}
+	if len(uncommitted) > 0 {
+		s.log.Info("dropped the journal of a checkpoint interrupted before its commit", "files", len(uncommitted))
+	}
+	if len(committed)+len(uncommitted) > 0 {
+		if err := syncDir(dir); err != nil {
+			return fmt.Errorf("drop journals: %w", err)
+		}
+	}
+	return nil
 }

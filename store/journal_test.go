@@ -94,3 +94,60 @@ func TestOpenRefusesForeignOrIncompleteDirectories(t *testing.T) {
 		t.Fatal("invalid options accepted")
 	}
 }
+
+// TestJournalFiles: a committed journal is re-applied at Open and deleted; an uncommitted one
+// is deleted; a committed one that is damaged, or a stranger in the journal directory, makes
+// Open refuse the store.
+func TestJournalFiles(t *testing.T) {
+	dir := t.TempDir()
+	s := openDisk(t, dir, Options{})
+	newFixture(t, s, 1).next(1, 3)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	jdir := filepath.Join(dir, journalDir)
+	ops := []entry{{key: []byte("xjournal-test"), val: []byte("redone")}}
+	chunks, digest := encodeJournal(ops)
+	good := encodeJournalFile(7, chunks, digest)
+	write := func(name string, b []byte) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(jdir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(journalName(7, journalExt), good)
+	write(journalName(8, journalTmpExt), good[:len(good)/2])
+	s = openDisk(t, dir, Options{})
+	if s.redone != 1 {
+		t.Fatalf("%d journals re-applied, want 1", s.redone)
+	}
+	if v, err := getValue(s.db.NewTransaction(false), []byte("xjournal-test")); err != nil || string(v) != "redone" {
+		t.Fatalf("the journal's change: %q, %v", v, err)
+	}
+	if left, err := os.ReadDir(jdir); err != nil || len(left) != 0 {
+		t.Fatalf("journal files left: %v (%v)", left, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(good)
+	bad[len(bad)-40]++
+	for _, c := range []struct {
+		name string
+		b    []byte
+	}{
+		{journalName(7, journalExt), bad},                // fails its digest
+		{journalName(7, journalExt), good[:len(good)-1]}, // cut short
+		{journalName(9, journalExt), good},               // names checkpoint 7 inside
+		{"stray", good},
+	} {
+		name, b := c.name, c.b
+		write(name, b)
+		if _, err := Open(dir, Options{Logger: testLogger(t)}); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("open with %s damaged: %v, want ErrCorrupt", name, err)
+		}
+		if err := os.Remove(filepath.Join(jdir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

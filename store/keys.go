@@ -27,8 +27,7 @@ const (
 	pfxCase     = 'T' // T | case | seq(8) | ord(4)            → record id | type
 	pfxAccount  = 'A' // A | province(2) | scheme(1) | worker  → (empty)
 	pfxAccess   = 'X' // X | worker | seq(8) | ord(4)          → record id | reader | what
-	pfxJournal  = 'J' // J | seq(8) | chunk(4)                 → journal chunk
-	pfxCommit   = 'j' // j | seq(8)                            → chunk count(4) | SHA-256 of the chunks
+	// 'J' and 'j' held the redo journal in format 1; it is a file beside badger since format 2.
 )
 
 // maxKeyString bounds the strings embedded in keys (employer codes, producer IDs). Accepted
@@ -44,7 +43,9 @@ var (
 )
 
 // formatVersion is the on-disk layout version written at creation and checked at Open.
-const formatVersion = 1
+// Format 2 stores record locations without the block hash and worker (DESIGN.md §2); a store
+// of format 1 is refused with ErrFormat.
+const formatVersion = 2
 
 func u32b(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
 
@@ -100,10 +101,6 @@ func accountPrefix(prov string, scheme byte) []byte {
 		b = append(b, scheme)
 	}
 	return b
-}
-
-func journalKey(seq uint64, chunk uint32) []byte {
-	return appendU32(appendU64(newKey(pfxJournal, 13), seq), chunk)
 }
 
 // schemeByte is the one-byte form of a scheme in index keys; 0 for an unknown scheme.

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/jaminan/jaminan/ledger"
 	"github.com/jaminan/jaminan/ledger/ledgertest"
 )
@@ -440,5 +442,28 @@ func TestReadersNeverSeePartialCheckpoints(t *testing.T) {
 	}
 	if checked[0] == 0 || checked[1] == 0 {
 		t.Fatalf("readers checked %v views", checked)
+	}
+}
+
+// TestOpenOtherFormat: a directory written in format 1 (record locations with block hash and
+// worker) is refused with ErrFormat, which says what to do, and is left as it was.
+func TestOpenOtherFormat(t *testing.T) {
+	dir := t.TempDir()
+	s := openDisk(t, dir, Options{})
+	if err := s.Init(ledgertest.New(t).Genesis); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(keyFormat, u32b(1)) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		_, err := Open(dir, Options{Logger: testLogger(t)})
+		if !errors.Is(err, ErrFormat) || errors.Is(err, ErrCorrupt) {
+			t.Fatalf("open a format-1 store: %v, want ErrFormat", err)
+		}
+		t.Log(err)
 	}
 }

@@ -312,43 +312,116 @@ func (v *View) Result(seq uint64) (*ledger.Result, error) {
 // applied more than once, it is the application that decided it: the first that was not a
 // duplicate, or the first in a rejected block when it was never applied otherwise.
 type Location struct {
-	Seq        uint64          `json:"checkpoint"`
-	BlockIndex uint32          `json:"block_index"` // the block's position in the checkpoint
-	Block      ledger.Hash     `json:"block"`
-	Index      uint32          `json:"index"` // the record's position in the block
-	Code       string          `json:"code"`
-	Worker     ledger.WorkerID `json:"worker"` // the worker an accepted record concerns; zero otherwise
+	Seq        uint64      `json:"checkpoint"`
+	BlockIndex uint32      `json:"block_index"` // the block's position in the checkpoint
+	Block      ledger.Hash `json:"block"`       // from the checkpoint: not stored per record
+	Index      uint32      `json:"index"`       // the record's position in the block
+	Code       string      `json:"code"`
 }
 
+// encode is the stored form (format 2): uvarint seq, block index and index, then the code.
+// The block hash is the checkpoint's BlockIndex-th and the worker is in the record, so
+// neither is repeated per record (64 incompressible bytes of every record in format 1).
 func (l Location) encode() []byte {
-	b := make([]byte, 0, 80+len(l.Code))
-	b = appendU64(b, l.Seq)
-	b = appendU32(b, l.BlockIndex)
-	b = appendU32(b, l.Index)
-	b = append(b, l.Block[:]...)
-	b = append(b, l.Worker[:]...)
+	b := make([]byte, 0, 3*binary.MaxVarintLen32+len(l.Code))
+	b = binary.AppendUvarint(b, l.Seq)
+	b = binary.AppendUvarint(b, uint64(l.BlockIndex))
+	b = binary.AppendUvarint(b, uint64(l.Index))
 	return append(b, l.Code...)
 }
 
+// decodeLocation parses encode's form; the block hash is left for the caller to fill.
 func decodeLocation(b []byte) (Location, bool) {
-	if len(b) < 80 {
+	var l Location
+	var f [3]uint64
+	for i := range f {
+		v, n := binary.Uvarint(b)
+		if n <= 0 || (i > 0 && v > 0xffffffff) {
+			return Location{}, false
+		}
+		f[i], b = v, b[n:]
+	}
+	if len(b) == 0 {
 		return Location{}, false
 	}
-	l := Location{Seq: binary.BigEndian.Uint64(b), BlockIndex: binary.BigEndian.Uint32(b[8:]), Index: binary.BigEndian.Uint32(b[12:]), Code: string(b[80:])}
-	copy(l.Block[:], b[16:48])
-	copy(l.Worker[:], b[48:80])
+	l.Seq, l.BlockIndex, l.Index, l.Code = f[0], uint32(f[1]), uint32(f[2]), string(b)
 	return l, true
 }
 
-// Location returns where record id was applied.
+// Location returns where record id was applied: for a record the state machine decided
+// (accepted, or rejected by a rule or as undecodable), the checkpoint and code from the ledger's
+// state and the position from that checkpoint's receipts (for undecodable bytes, which are
+// rejected each time they come, the latest); for a record only ever seen in rejected blocks,
+// the first such block.
 func (v *View) Location(id ledger.Hash) (Location, error) {
-	raw, err := v.raw(locationKey(id))
+	leave, err := v.enter()
+	if err != nil {
+		return Location{}, err
+	}
+	code, seq, ok, err := ledger.RecordStatus(v.reader(), id)
+	leave()
 	if err != nil {
 		return Location{}, fmt.Errorf("record %s: %w", id, err)
 	}
-	l, ok := decodeLocation(raw)
-	if !ok {
-		return Location{}, fmt.Errorf("%w: location of record %s", ErrCorrupt, id)
+	var l Location
+	if ok {
+		if seq <= v.base {
+			// Applied before an imported snapshot: its checkpoint is not stored here.
+			return Location{}, fmt.Errorf("record %s: applied at %d, before the stored history: %w", id, seq, ErrNotFound)
+		}
+		if l, err = v.findReceipt(seq, id, code); err != nil {
+			return Location{}, err
+		}
+	} else {
+		raw, err := v.raw(locationKey(id))
+		if err != nil {
+			return Location{}, fmt.Errorf("record %s: %w", id, err)
+		}
+		var good bool
+		if l, good = decodeLocation(raw); !good {
+			return Location{}, fmt.Errorf("%w: location of record %s", ErrCorrupt, id)
+		}
+	}
+	cb, err := v.Checkpoint(l.Seq)
+	if err != nil {
+		return Location{}, fmt.Errorf("%w: record %s located in checkpoint %d: %v", ErrCorrupt, id, l.Seq, err)
+	}
+	if int(l.BlockIndex) >= len(cb.Blocks) {
+		return Location{}, fmt.Errorf("%w: record %s located in block %d of a %d-block checkpoint", ErrCorrupt, id, l.BlockIndex, len(cb.Blocks))
+	}
+	l.Block = cb.Blocks[l.BlockIndex]
+	return l, nil
+}
+
+// findReceipt finds the last receipt of record id with code in checkpoint seq's receipt lists.
+// The ledger's state names the checkpoint; not finding the receipt there is damage. Only
+// undecodable bytes can have two receipts with one code in a checkpoint (the ledger rejects
+// them each time), so for any other code the first match ends the scan.
+func (v *View) findReceipt(seq uint64, id ledger.Hash, code string) (Location, error) {
+	l := Location{Seq: seq, Code: code}
+	found := false
+	err := v.scan(receiptsPrefix(seq), nil, func(key, val []byte) error {
+		if len(key) != 13 {
+			return fmt.Errorf("%w: receipts key %x", ErrCorrupt, key)
+		}
+		blk := binary.BigEndian.Uint32(key[9:])
+		if err := scanReceipts(val, func(i uint32, rid []byte, rcode []byte) {
+			if string(rid) == string(id[:]) && string(rcode) == code {
+				l.BlockIndex, l.Index, found = blk, i, true
+			}
+		}); err != nil {
+			return err
+		}
+		if found && code != ledger.CodeFormat {
+			return errStop
+		}
+		return nil
+	})
+	if err != nil {
+		return Location{}, fmt.Errorf("record %s: receipts of checkpoint %d: %w", id, seq, err)
+	}
+	if !found {
+		return Location{}, fmt.Errorf("%w: record %s: the state names checkpoint %d (%s), whose receipts lack it", ErrCorrupt, id, seq, code)
 	}
 	return l, nil
 }
