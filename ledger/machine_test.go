@@ -132,21 +132,12 @@ func TestApply_WindowsAndMemStatePathMatchPlainReader(t *testing.T) {
 	// apply applies blocks to both states and checks that they agree.
 	apply := func(blocks ...*Block) *Result {
 		t.Helper()
-		meta, err := ReadMeta(n.st)
+		cb := n.next(blocks)
+		got, err := n.m.Apply(n.st, cb, blocks)
 		if err != nil {
 			t.Fatal(err)
 		}
-		hs := make([]Hash, len(blocks))
-		for i, blk := range blocks {
-			hs[i] = blk.Hash()
-		}
-		n.time += 1000
-		cb := NewCheckpoint(n.g.Network, meta.Seq+1, meta.Checkpoint, n.time, hs)
-		got, err := n.m.Apply(n.st, &cb, blocks)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ref, err := n.m.Apply(plainReader{plain}, &cb, blocks)
+		ref, err := n.m.Apply(plainReader{plain}, cb, blocks)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -68,8 +68,8 @@ func (n *tnet) block(p *Signer, recs ...[]byte) *Block {
 	return b
 }
 
-// apply orders blocks into the next checkpoint, applies and commits it.
-func (n *tnet) apply(blocks ...*Block) *Result {
+// next orders blocks into the checkpoint after the state's last one.
+func (n *tnet) next(blocks []*Block) *CheckpointBody {
 	n.t.Helper()
 	meta, err := ReadMeta(n.st)
 	if err != nil {
@@ -81,7 +81,13 @@ func (n *tnet) apply(blocks ...*Block) *Result {
 	}
 	n.time += 1000
 	cb := NewCheckpoint(n.g.Network, meta.Seq+1, meta.Checkpoint, n.time, hs)
-	res, err := n.m.Apply(n.st, &cb, blocks)
+	return &cb
+}
+
+// apply orders blocks into the next checkpoint, applies and commits it.
+func (n *tnet) apply(blocks ...*Block) *Result {
+	n.t.Helper()
+	res, err := n.m.Apply(n.st, n.next(blocks), blocks)
 	if err != nil {
 		n.t.Fatal(err)
 	}
