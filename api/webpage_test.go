@@ -156,6 +156,24 @@ func TestNetworkAlarmsFromEvidence(t *testing.T) {
 // TestStatementPrintQR: the printable statement decodes the verified records, and its QR codes
 // carry the statement: the payloads joined back verify with the verification `jaminan verify`
 // runs, and each image is the rendering of its payload.
+// A worker without any account (here: only the access records of the operator's own reads)
+// gets an empty printable statement, not a 500 (the benefit place of an unknown worker).
+func TestStatementPrintOfWorkerWithoutAccount(t *testing.T) {
+	h := newHarness(t)
+	// Reading the worker's access list succeeds for an operator and logs an access record: after it,
+	// the ledger has a record of the worker, and nothing else.
+	wantStatus(t, h.operator("GET", "/v1/workers/"+otherID+"/access", nil), 200)
+	for range 2 {
+		r := h.operator("GET", "/v1/workers/"+otherID+"/statement/print", nil)
+		wantStatus(t, r, 200)
+		var out printableJSON
+		r.json(t, &out)
+		if out.BenefitPlace != "" || len(out.Regions) != 0 || len(out.Contributions) != 0 {
+			t.Fatalf("statement of a worker without account: %.2000s", r.Body)
+		}
+	}
+}
+
 func TestStatementPrintQR(t *testing.T) {
 	h44 := newHarness(t)
 	var recs []map[string]any
