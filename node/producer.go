@@ -448,8 +448,11 @@ func (p *producer) followOwnChain(ctx context.Context) error {
 		return nil
 	}
 	b, err := p.chain.blockAt(v, p.signer.ID(), t.Height)
-	if err != nil || b == nil || b.Hash() != t.Hash {
-		return fmt.Errorf("read own block %d: %v", t.Height, err)
+	if err != nil {
+		return fmt.Errorf("read own block %d: %w", t.Height, err)
+	}
+	if b == nil || b.Hash() != t.Hash {
+		return fmt.Errorf("read own block %d: not the block the chain's tip names", t.Height)
 	}
 	from := uint64(0)
 	if p.tip != nil {
