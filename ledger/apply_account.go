@@ -213,8 +213,11 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 		if _, err := ids.ParseLegacyUSCC(k.Employer); err != nil {
 			return reject("I2", "%v", err)
 		}
-	} else if _, err := ids.ParseUSCC(k.Employer); err != nil {
-		return reject("I2", "%v", err)
+	} else if k.Employer == "" || k.Employer != c.lastUSCC { // an employer's records come together
+		if _, err := ids.ParseUSCC(k.Employer); err != nil {
+			return reject("I2", "%v", err)
+		}
+		c.lastUSCC = k.Employer
 	}
 	day := from.FirstDay()
 	tm := c.contribTerms(k.Scheme, prov, from, k.Flexible)

@@ -165,6 +165,7 @@ type ctx struct {
 	win *window // the records being applied, allocated by the first block
 
 	lastMember *Member  // the member member() found last; nil whenever the registry changes
+	lastUSCC   string   // the employer code applyContribution found valid last
 	rkH        uint64   // the hash of the current record's key
 	strs       strCache // the strings that repeat across the checkpoint's records
 	cpTot      totals   // accepted records' changes in this checkpoint

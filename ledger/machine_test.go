@@ -51,6 +51,23 @@ func TestRuleC1C2_ContributionRecomputed(t *testing.T) {
 	}
 }
 
+// The employer's code is checked on every record, whichever employer the records before it
+// named: an empty or invalid code after valid ones is still rejected.
+func TestRuleI2_EmployerCheckedOnEveryRecord(t *testing.T) {
+	n := newTnet(t)
+	b := n.bureau["44"]
+	c := func(w int, employer string) []byte {
+		k := n.contribution(worker(w), "440300", 202301, 800000)
+		k.Employer = employer
+		return n.rec(b, k)
+	}
+	got := codes(n.submit(b, c(1, ""), c(2, testEmployer), c(3, ""), c(4, "91310115MA1H8R7C6D"), c(5, testEmployer), c(6, "")))
+	want := []string{"I2", CodeOK, "I2", "I2", CodeOK, "I2"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("codes %v, want %v", got, want)
+	}
+}
+
 func TestApply_ForgedAndForeignRecords(t *testing.T) {
 	n := newTnet(t)
 	b44, b51 := n.bureau["44"], n.bureau["51"]
