@@ -295,7 +295,7 @@ func (c *ctx) applyGov(body Body) error {
 			return reject(CodeGov, "%v", err)
 		}
 		c.params = c.params.With(b.Param)
-		c.terms = nil // the cached contribution terms may have changed
+		c.terms, c.lastTerms = nil, nil // the cached contribution terms may have changed
 		c.crRates = nil
 		c.parDirty = true
 	case *GovCalendar:

@@ -133,7 +133,11 @@ type terms struct {
 
 func (c *ctx) contribTerms(scheme, prov string, month civil.Period, individual bool) *terms {
 	k := termsKey{scheme, prov, month.Int(), individual}
+	if c.lastTerms != nil && c.lastTermsKey == k { // a block's records mostly share their month
+		return c.lastTerms
+	}
 	if t, ok := c.terms[k]; ok {
+		c.lastTermsKey, c.lastTerms = k, t
 		return t
 	}
 	day := month.FirstDay()
@@ -155,6 +159,7 @@ func (c *ctx) contribTerms(scheme, prov string, month civil.Period, individual b
 		c.terms = map[termsKey]*terms{}
 	}
 	c.terms[k] = t
+	c.lastTermsKey, c.lastTerms = k, t
 	return t
 }
 

@@ -61,3 +61,30 @@ func TestGov_ParamChangeWithinCheckpoint(t *testing.T) {
 		t.Fatalf("receipts %v: %+v", got, res.Receipts)
 	}
 }
+
+// TestGov_MachineSharedAcrossStates: one machine applying to two states (a node's state and a
+// replay, say) keeps their governance tables apart. A revocation applied to one state, which
+// changes the registry the machine decoded for it, must not reach the other state, whose
+// registry is still the genesis one.
+func TestGov_MachineSharedAcrossStates(t *testing.T) {
+	n := newTnet(t)
+	m0, m1, b44 := n.ministry[0], n.ministry[1], n.bureau["44"]
+	other := NewMemState()
+	other.Commit(GenesisWrites(n.g))
+	if got := codes(n.submit(m0, n.rec(m0, &GovRevoke{Member: b44.ID(), Reason: "key compromised"}, m0, m1))); got[0] != CodeOK {
+		t.Fatalf("revoke: %v", got)
+	}
+	blk := n.block(b44, n.rec(b44, n.contribution(worker(1), "440300", 202301, 800000)))
+	cb := NewCheckpoint(n.g.Network, 1, n.g.Hash(), n.time, []Hash{blk.Hash()})
+	res, err := n.m.Apply(other, &cb, []*Block{blk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := codes(res.Receipts); got[0] != CodeOK {
+		t.Fatalf("the other state took the revocation: %v", res.Receipts)
+	}
+	// And the first state still has it.
+	if got := codes(n.submit(b44, n.rec(b44, n.contribution(worker(2), "440300", 202301, 800000)))); got[0] != CodeBlock {
+		t.Fatalf("revoked producer: %v", got)
+	}
+}
