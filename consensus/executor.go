@@ -257,6 +257,7 @@ func (e *Executor) step(ctx context.Context) error {
 	if e.retrying {
 		e.retrying = false
 		e.log.Info("consensus: committing checkpoints again", "seq", next)
+		e.cfg.Monitor.resolve(AlarmCommitRetry)
 	}
 	e.mu.Lock()
 	e.recent[next] = cb

@@ -68,6 +68,8 @@ type Monitor struct {
 
 	mu     sync.Mutex
 	health Health
+	sticky HealthState            // the worst state raised by alarms that need an operator
+	active map[string]HealthState // conditions that clear themselves (transientAlarms), while they last
 
 	alarms      *prometheus.CounterVec
 	healthGauge prometheus.Gauge
@@ -126,19 +128,53 @@ func (m *Monitor) Health() Health {
 	return m.health
 }
 
-// raise records an alarm: a counter, the health state (never improving by itself) and an
-// error log.
+// transientAlarms are the alarms about a condition that ends by itself and that the node
+// notices ending: the health they degrade recovers when resolve is called for them. Every other
+// alarm (evidence of misbehaviour, a halt) stays until the node restarts: an operator must look.
+var transientAlarms = map[string]bool{AlarmCommitRetry: true}
+
+// raise records an alarm: a counter, the health state and an error log. The state never
+// improves by itself, except for transientAlarms once resolved.
 func (m *Monitor) raise(kind string, seq uint64, state HealthState, msg string, args ...any) {
 	m.alarms.WithLabelValues(kind).Inc()
 	m.mu.Lock()
 	m.health.Alarms++
 	m.health.Kind, m.health.Seq, m.health.Reason = kind, seq, msg
-	if state > m.health.State {
-		m.health.State = state
+	if transientAlarms[kind] {
+		if m.active == nil {
+			m.active = map[string]HealthState{}
+		}
+		m.active[kind] = max(m.active[kind], state)
+	} else {
+		m.sticky = max(m.sticky, state)
 	}
-	m.healthGauge.Set(float64(m.health.State))
+	m.setStateLocked()
 	m.mu.Unlock()
 	m.log.Error("consensus alarm: "+msg, append([]any{"kind", kind, "seq", seq, "health", state.String()}, args...)...)
+}
+
+// resolve ends the condition of a transient alarm kind: the health no longer counts it. The
+// last alarm's kind, sequence and reason stay as they were, as a record of what happened.
+func (m *Monitor) resolve(kind string) {
+	m.mu.Lock()
+	_, was := m.active[kind]
+	delete(m.active, kind)
+	m.setStateLocked()
+	state := m.health.State
+	m.mu.Unlock()
+	if was {
+		m.log.Info("consensus alarm resolved", "kind", kind, "health", state.String())
+	}
+}
+
+// setStateLocked sets the health state from the sticky alarms and the active transient ones.
+func (m *Monitor) setStateLocked() {
+	st := m.sticky
+	for _, s := range m.active {
+		st = max(st, s)
+	}
+	m.health.State = st
+	m.healthGauge.Set(float64(st))
 }
 
 func (m *Monitor) alarm(kind string) { m.raise(kind, 0, HealthHalted, "ordering halted") }

@@ -53,13 +53,44 @@ func TestCommitRetriedWhileTheDiskIsFull(t *testing.T) {
 	if halted, _ := w.Finality.Halted(); halted {
 		t.Fatal("a full disk halted the executor")
 	}
-	if h := w.Health(); h.State != HealthDegraded || h.Kind != AlarmCommitRetry {
-		t.Fatalf("health %+v, want degraded by %s", h, AlarmCommitRetry)
+	// The condition ended: the health is ok again, and the last alarm is still on record.
+	if h := w.Health(); h.State != HealthOK || h.Kind != AlarmCommitRetry || h.Alarms != 1 {
+		t.Fatalf("health %+v, want ok again after %s", h, AlarmCommitRetry)
+	}
+	if got := metricValue(t, reg, "jaminan_consensus_health", ""); got != 0 {
+		t.Fatalf("health gauge %v after the retries succeeded, want 0", got)
 	}
 	if got := metricValue(t, reg, "jaminan_consensus_alarms_total", AlarmCommitRetry); got != 1 {
 		t.Fatalf("%v commit_retry alarms for one episode, want 1", got)
 	}
 	if st.Meta().Checkpoint != rs[1].Checkpoint {
 		t.Fatal("the applied checkpoint is not the certified one")
+	}
+}
+
+// A transient alarm degrades the health while its condition lasts; resolving it restores the
+// health the other alarms leave, never better: evidence of misbehaviour stays until an operator
+// restarts the node.
+func TestMonitorResolvesOnlyTransientAlarms(t *testing.T) {
+	m := newMonitor(nil)
+	m.raise(AlarmCommitRetry, 3, HealthDegraded, "disk full")
+	if h := m.Health(); h.State != HealthDegraded {
+		t.Fatalf("health %+v during commit_retry", h)
+	}
+	m.resolve(AlarmCommitRetry)
+	if h := m.Health(); h.State != HealthOK || h.Kind != AlarmCommitRetry {
+		t.Fatalf("health %+v after resolving commit_retry", h)
+	}
+	m.raise(AlarmEquivocation, 4, HealthDegraded, "two results")
+	m.raise(AlarmCommitRetry, 5, HealthDegraded, "disk full")
+	m.resolve(AlarmCommitRetry)
+	m.resolve(AlarmEquivocation) // not transient: no effect
+	if h := m.Health(); h.State != HealthDegraded || h.Alarms != 3 {
+		t.Fatalf("health %+v: the equivocation's degradation went", h)
+	}
+	m.raise(AlarmRootMismatch, 6, HealthHalted, "root")
+	m.resolve(AlarmCommitRetry)
+	if h := m.Health(); h.State != HealthHalted {
+		t.Fatalf("health %+v after a halt", h)
 	}
 }
