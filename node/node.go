@@ -80,6 +80,12 @@ type Node struct {
 	bg       sync.WaitGroup
 	closeErr error
 	once     sync.Once
+	// storeMu is held while the stores are closed; consensusStopped is closed once Close has
+	// seen consensus stop (at once where there is none). Close closes the stores only after
+	// it: a Raft goroutine reads the ledger store (the transport's membership check), and a
+	// read of a closed badger can fault on its unmapped files.
+	storeMu          sync.Mutex
+	consensusStopped chan struct{}
 }
 
 // Start opens the node's stores and starts it: network, consensus, producer and HTTP API.
@@ -526,6 +532,11 @@ const httpShutdownGrace = 5 * time.Second
 //     still there for Raft's last messages;
 //  4. p2p: gossip, sync and connections end; nothing delivers into the chain any more;
 //  5. read views, then the outbox and the store: nothing uses them now.
+//
+// Close returns by ctx's deadline. Consensus that has not stopped by then goes on stopping,
+// and steps 4 and 5 follow it in the background; p2p that has not stopped by the deadline
+// leaves the stores open. Either way the error says so: a store is never closed while a
+// goroutine may still read it.
 func (n *Node) Close(ctx context.Context) error {
 	n.once.Do(func() {
 		n.closing.Store(true)
@@ -546,38 +557,90 @@ func (n *Node) Close(ctx context.Context) error {
 		if n.prod != nil {
 			n.prod.Close()
 		}
+		// Consensus stops without the deadline. Should it still be stopping at the deadline,
+		// Close returns, and the rest (witness, p2p, background work, stores) is stopped in
+		// the background once consensus has stopped: a Raft goroutine reads the ledger store
+		// (the transport's membership check), and a read of a closed badger can fault the
+		// process on its unmapped files (a SIGSEGV at shutdown under a backlog).
+		n.consensusStopped = make(chan struct{})
 		if m := n.ministry.Load(); m != nil {
-			if err := m.Close(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("stop consensus: %w", err))
+			done := make(chan error, 1)
+			go func() { done <- m.Close(context.WithoutCancel(ctx)) }()
+			select {
+			case err := <-done:
+				if err != nil {
+					errs = append(errs, fmt.Errorf("stop consensus: %w", err))
+				}
+			case <-ctx.Done():
+				n.log.Error("node: consensus did not stop by the deadline; p2p and the stores are stopped once it has")
+				errs = append(errs, fmt.Errorf("stop consensus: %w (p2p and the stores are stopped once it has)", ctx.Err()))
+				go func() {
+					if err := <-done; err != nil {
+						n.log.Warn("node: consensus stopped after the deadline", "err", err)
+					}
+					close(n.consensusStopped)
+					lctx, cancel := context.WithTimeout(context.Background(), lateStopGrace)
+					defer cancel()
+					if err := errors.Join(n.stopRest(lctx)...); err != nil {
+						n.log.Error("node: stop after consensus stopped", "err", err)
+					}
+				}()
+				n.closeErr = errors.Join(errs...)
+				return
 			}
 		}
-		if n.witness != nil {
-			if err := n.witness.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("stop witness: %w", err))
-			}
-		}
-		if n.p2p != nil {
-			if err := n.p2p.Close(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("stop p2p: %w", err))
-			}
-		}
-		n.bg.Wait()
-		if n.views != nil {
-			n.views.close()
-		}
-		if n.outbox != nil {
-			if err := n.outbox.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("close outbox: %w", err))
-			}
-		}
-		if n.st != nil {
-			if err := n.st.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("close ledger store: %w", err))
-			}
-		}
+		close(n.consensusStopped)
+		errs = append(errs, n.stopRest(ctx)...)
 		n.closeErr = errors.Join(errs...)
 	})
 	return n.closeErr
+}
+
+// lateStopGrace bounds the stop of p2p after a consensus that stopped only after Close's deadline.
+const lateStopGrace = 30 * time.Second
+
+// stopRest stops what Close stops after consensus: the witness, p2p and the background work,
+// then closes the stores — unless p2p did not stop by the deadline, whose goroutines (sync
+// serves blocks from the store) may then still read them: those stay open, and it says so.
+func (n *Node) stopRest(ctx context.Context) []error {
+	var errs []error
+	if n.witness != nil {
+		if err := n.witness.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("stop witness: %w", err))
+		}
+	}
+	if n.p2p != nil {
+		if err := n.p2p.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop p2p: %w", err))
+			if ctx.Err() != nil {
+				n.log.Error("node: p2p did not stop by the deadline; the stores are left open, since its goroutines may still read them")
+				return append(errs, errors.New("stores left open: p2p goroutines may still read them"))
+			}
+		}
+	}
+	n.bg.Wait()
+	return append(errs, n.closeStores()...)
+}
+
+// closeStores closes the final views, the outbox and the ledger store, under storeMu.
+func (n *Node) closeStores() []error {
+	n.storeMu.Lock()
+	defer n.storeMu.Unlock()
+	var errs []error
+	if n.views != nil {
+		n.views.close()
+	}
+	if n.outbox != nil {
+		if err := n.outbox.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close outbox: %w", err))
+		}
+	}
+	if n.st != nil {
+		if err := n.st.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close ledger store: %w", err))
+		}
+	}
+	return errs
 }
 
 func (f *finalViews) seq() uint64 {
