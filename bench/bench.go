@@ -1,5 +1,6 @@
 // Package bench is `jaminan bench`: it starts a devnet (ministry and bureau nodes in one
-// process, the real node: libp2p on loopback, Raft, badger on disk), offers contribution
+// process, or with Options.Procs one `jaminan node` process each; the real node: libp2p on
+// loopback, Raft, badger on disk), offers contribution
 // records to the bureaus at a series of rates, in process (node.Node.Submit: the outbox and
 // everything after it) or over HTTP, and measures what a record costs on the way to being final
 // on every node: records/s acknowledged and final, finality latency, CPU per record, memory,
@@ -61,6 +62,10 @@ type Options struct {
 	CeilingRecords int
 	// CeilingBlocks is the number of blocks per checkpoint in the store apply ceiling.
 	CeilingBlocks int
+	// Procs runs every node as its own `jaminan node` process (Binary) instead of in this
+	// process; records then go in over HTTP.
+	Procs  bool
+	Binary string
 	// Dir holds the devnet (empty: a temporary directory, removed at the end).
 	Dir    string
 	Seed   uint64
@@ -86,6 +91,9 @@ func (o *Options) defaults() {
 	}
 	if o.Mode == "" {
 		o.Mode = d.Mode
+		if o.Procs {
+			o.Mode = ModeHTTP
+		}
 	}
 	if o.Rates == nil {
 		o.Rates = d.Rates
@@ -139,6 +147,12 @@ func (o *Options) validate() error {
 	if o.Mode != ModeProducer && o.Mode != ModeHTTP {
 		errs = append(errs, fmt.Errorf("mode %q: want %s or %s", o.Mode, ModeProducer, ModeHTTP))
 	}
+	if o.Procs && o.Mode == ModeProducer {
+		errs = append(errs, errors.New("mode producer calls node.Submit in this process, where no node runs with one process per node: use mode http"))
+	}
+	if o.Procs && o.Binary == "" {
+		errs = append(errs, errors.New("one process per node needs the jaminan binary to run"))
+	}
 	if len(o.Rates) == 0 {
 		errs = append(errs, errors.New("rates: at least one"))
 	}
@@ -164,6 +178,9 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	rep := newReport(o)
+	if o.Procs {
+		return runProcs(ctx, o, rep)
+	}
 	var bureau []bool
 	idx := 0
 	names := map[string]int{}
@@ -254,57 +271,13 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 	if err := warm(ctx, drv, tr); err != nil {
 		return nil, fmt.Errorf("bench: warm-up: %w", err)
 	}
-	rep.LoadAvgStart, rep.Nice = loadAvg(), nice()
-	_, final0, _, _ := tr.totals()
-	cpu0, wall0 := cpuTime(), time.Now()
-	overloaded := false
-	for k, rate := range o.Rates {
-		overloaded = overloaded || (k > 0 && rep.Steps[k-1].Unfinished > 0)
-		if overloaded {
-			// The network did not absorb a step: a higher load would only measure its backlog.
-			rep.Steps = append(rep.Steps, Step{Offered: rate, Skipped: true})
-			fmt.Fprintf(o.Out, "offered %s/s: skipped, a lower load did not drain\n", fmtRate(rate))
-			continue
-		}
-		st, err := runStep(ctx, o, drv, tr, k, rate)
-		if err != nil {
-			return nil, fmt.Errorf("bench: step %d: %w", k, err)
-		}
-		rep.Steps = append(rep.Steps, st)
-		fmt.Fprintln(o.Out, st.line())
-	}
-	rep.LoadAvgEnd = loadAvg()
-	acked, final, ok, seq := tr.totals()
-	if final > final0 {
-		rep.CPUMicrosPerRecord = float64((cpuTime() - cpu0).Microseconds()) / float64(final-final0)
-		rep.CPUCores = (cpuTime() - cpu0).Seconds() / time.Since(wall0).Seconds()
-	}
-	rep.RecordsAcked, rep.RecordsFinal, rep.RecordsOK, rep.FinalSeq = acked, final, ok, seq
-	rep.ConverterRejected = drv.rejected()
-	rep.SubmitErrors = drv.errs.Load()
-	if v, ok := drv.lastErr.Load().(string); ok {
-		rep.LastSubmitError = v
-	}
-	for i := range rep.Nodes {
-		rep.Nodes[i].DiskBytes = dirSize(rep.Nodes[i].dir)
-		if final > 0 {
-			rep.Nodes[i].DiskBytesPerRecord = float64(rep.Nodes[i].DiskBytes) / float64(final)
-		}
+	_, final, _, _, err := runSteps(ctx, o, drv, tr, rep, inProcess{})
+	if err != nil {
+		return nil, err
 	}
 
 	if o.CatchUp && final > 0 {
-		// The catch-up is measured on a quiet network: the others first finish the backlog.
-		for deadline := time.Now().Add(4 * o.Drain); time.Now().Before(deadline) && ctx.Err() == nil; {
-			if nf, behind := tr.outstanding(); nf == 0 && behind <= 0 {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		acked, final, ok, seq = tr.totals()
-		rep.RecordsAcked, rep.RecordsFinal, rep.RecordsOK, rep.FinalSeq = acked, final, ok, seq
-		if _, behind := tr.outstanding(); behind > 0 {
-			rep.Warnings = append(rep.Warnings, fmt.Sprintf("catch-up started with %d acknowledged records not yet final everywhere", behind))
-		}
+		_, final, _, seq := waitQuiet(ctx, o, tr, rep)
 		fmt.Fprintln(o.Out, "catch-up: wiping the last bureau")
 		i := len(nodes) - 1
 		nmu.Lock()
@@ -330,7 +303,7 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 	stopPoll()
 	pwg.Wait()
 	// A node still applying a backlog stops its consensus only after the checkpoint at hand:
-	// give it time (a node whose consensus does not stop in time closes its store under it).
+	// give it time (a node whose consensus does not stop in time closes its stores later).
 	cctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	cerr := d.Close(cctx)
 	cancel()
@@ -341,17 +314,110 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 		rep.Warnings = append(rep.Warnings, "stop the network: "+cerr.Error())
 		fmt.Fprintf(o.Out, "warning: stop the network: %v\n", cerr)
 	}
+	if err := measureCeilings(ctx, o, rep); err != nil {
+		return nil, err
+	}
+	rep.finish()
+	return rep, nil
+}
+
+// waitQuiet waits (up to 4 × o.Drain) until every acknowledged record is final everywhere, so
+// that the catch-up is measured on a quiet network, and updates the report's totals.
+func waitQuiet(ctx context.Context, o Options, tr *tracker, rep *Report) (acked, final, ok int64, seq uint64) {
+	for deadline := time.Now().Add(4 * o.Drain); time.Now().Before(deadline) && ctx.Err() == nil; {
+		if nf, behind := tr.outstanding(); nf == 0 && behind <= 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	acked, final, ok, seq = tr.totals()
+	rep.RecordsAcked, rep.RecordsFinal, rep.RecordsOK, rep.FinalSeq = acked, final, ok, seq
+	if _, behind := tr.outstanding(); behind > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("catch-up started with %d acknowledged records not yet final everywhere", behind))
+	}
+	return acked, final, ok, seq
+}
+
+// meter measures what the network costs while the steps run.
+type meter interface {
+	// cpu is the CPU time used so far by the nodes and, where it runs apart from them, by the
+	// harness (0 when the nodes run in the harness's process).
+	cpu() (nodes, harness time.Duration)
+	// sample is the memory in use now, over all nodes: resident set and Go heap in use.
+	sample() (rss, heap uint64)
+}
+
+// inProcess meters the one process that holds every node and the harness.
+type inProcess struct{}
+
+func (inProcess) cpu() (time.Duration, time.Duration) { return cpuTime(), 0 }
+
+func (inProcess) sample() (uint64, uint64) {
+	var mstat runtime.MemStats
+	runtime.ReadMemStats(&mstat)
+	return vmRSS(), mstat.HeapInuse
+}
+
+// runSteps runs the warmed-up network through the offered rates and fills the report's steps,
+// totals, CPU and disk figures. It returns the tracker's totals at the end of the last drain.
+func runSteps(ctx context.Context, o Options, drv *driver, tr *tracker, rep *Report, m meter) (acked, final, ok int64, seq uint64, err error) {
+	rep.LoadAvgStart, rep.Nice = loadAvg(), nice()
+	_, final0, _, _ := tr.totals()
+	cpu0, hcpu0 := m.cpu()
+	wall0 := time.Now()
+	overloaded := false
+	for k, rate := range o.Rates {
+		overloaded = overloaded || (k > 0 && rep.Steps[k-1].Unfinished > 0)
+		if overloaded {
+			// The network did not absorb a step: a higher load would only measure its backlog.
+			rep.Steps = append(rep.Steps, Step{Offered: rate, Skipped: true})
+			fmt.Fprintf(o.Out, "offered %s/s: skipped, a lower load did not drain\n", fmtRate(rate))
+			continue
+		}
+		st, err := runStep(ctx, o, drv, tr, k, rate, m)
+		if err != nil {
+			return 0, 0, 0, 0, fmt.Errorf("bench: step %d: %w", k, err)
+		}
+		rep.Steps = append(rep.Steps, st)
+		fmt.Fprintln(o.Out, st.line())
+	}
+	rep.LoadAvgEnd = loadAvg()
+	acked, final, ok, seq = tr.totals()
+	if final > final0 {
+		cpu1, hcpu1 := m.cpu()
+		secs := time.Since(wall0).Seconds()
+		rep.CPUMicrosPerRecord = float64((cpu1 - cpu0).Microseconds()) / float64(final-final0)
+		rep.CPUCores = (cpu1 - cpu0).Seconds() / secs
+		rep.HarnessCPUMicrosPerRecord = float64((hcpu1 - hcpu0).Microseconds()) / float64(final-final0)
+	}
+	rep.RecordsAcked, rep.RecordsFinal, rep.RecordsOK, rep.FinalSeq = acked, final, ok, seq
+	rep.ConverterRejected = drv.rejected()
+	rep.SubmitErrors = drv.errs.Load()
+	if v, ok := drv.lastErr.Load().(string); ok {
+		rep.LastSubmitError = v
+	}
+	for i := range rep.Nodes {
+		rep.Nodes[i].DiskBytes = dirSize(rep.Nodes[i].dir)
+		if final > 0 {
+			rep.Nodes[i].DiskBytesPerRecord = float64(rep.Nodes[i].DiskBytes) / float64(final)
+		}
+	}
+
+	return acked, final, ok, seq, nil
+}
+
+// measureCeilings measures the component ceilings into the report, if asked.
+func measureCeilings(ctx context.Context, o Options, rep *Report) error {
 	if o.Ceilings {
 		fmt.Fprintln(o.Out, "measuring the component ceilings")
 		var warns []string
 		rep.Ceilings, warns = ceilings(ctx, o)
 		rep.Warnings = append(rep.Warnings, warns...)
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("bench: ceilings: %w", ctx.Err())
+			return fmt.Errorf("bench: ceilings: %w", ctx.Err())
 		}
 	}
-	rep.finish()
-	return rep, nil
+	return nil
 }
 
 func (d *driver) rejected() int64 {
@@ -384,7 +450,7 @@ func warm(ctx context.Context, drv *driver, tr *tracker) error {
 
 // runStep offers rate for o.Warmup+o.Duration, measures the window, then waits (up to o.Drain)
 // for every acknowledged record to be final on every node.
-func runStep(ctx context.Context, o Options, drv *driver, tr *tracker, k int, rate float64) (Step, error) {
+func runStep(ctx context.Context, o Options, drv *driver, tr *tracker, k int, rate float64, m meter) (Step, error) {
 	st := Step{Offered: rate}
 	shed0, errs0 := drv.shed.Load(), drv.errs.Load()
 	lctx, cancel := context.WithCancel(ctx)
@@ -397,19 +463,19 @@ func runStep(ctx context.Context, o Options, drv *driver, tr *tracker, k int, ra
 	case <-ctx.Done():
 	case <-time.After(time.Until(from)):
 	}
-	cpu0, wall0 := cpuTime(), time.Now()
+	cpu0, hcpu0 := m.cpu()
+	wall0 := time.Now()
 	var rss, heap uint64
 	for time.Now().Before(to) && ctx.Err() == nil {
-		rss = max(rss, vmRSS())
-		var mstat runtime.MemStats
-		runtime.ReadMemStats(&mstat)
-		heap = max(heap, mstat.HeapInuse)
+		r, h := m.sample()
+		rss, heap = max(rss, r), max(heap, h)
 		select {
 		case <-ctx.Done():
 		case <-time.After(min(500*time.Millisecond, time.Until(to))):
 		}
 	}
-	cpu1, wall1 := cpuTime(), time.Now()
+	cpu1, hcpu1 := m.cpu()
+	wall1 := time.Now()
 	cancel()
 	<-done
 	if ctx.Err() != nil {
@@ -421,6 +487,7 @@ func runStep(ctx context.Context, o Options, drv *driver, tr *tracker, k int, ra
 	st.AckedPerSec = float64(acked) / secs
 	st.FinalPerSec = float64(final) / secs
 	st.CPUCores = (cpu1 - cpu0).Seconds() / secs
+	st.HarnessCPUCores = (hcpu1 - hcpu0).Seconds() / secs
 	if final > 0 {
 		st.CPUMicrosPerRecord = float64((cpu1 - cpu0).Microseconds()) / float64(final)
 		st.ProjectedPerSec = float64(runtime.NumCPU()) * 1e6 / st.CPUMicrosPerRecord

@@ -212,6 +212,16 @@ func TestOptionsValidate(t *testing.T) {
 	if err := d.validate(); err != nil {
 		t.Errorf("defaults: %v", err)
 	}
+	p := DefaultOptions()
+	p.Procs = true
+	if err := p.validate(); err == nil || !strings.Contains(err.Error(), "mode producer") || !strings.Contains(err.Error(), "binary") {
+		t.Errorf("procs in producer mode without a binary: %v", err)
+	}
+	p = Options{Procs: true, Binary: "jaminan"}
+	p.defaults()
+	if err := p.validate(); err != nil || p.Mode != ModeHTTP {
+		t.Errorf("procs defaults: mode %s, %v", p.Mode, err)
+	}
 }
 
 // TestPlotWithoutLatencies draws a report none of whose steps has a latency sample (every step

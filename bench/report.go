@@ -27,8 +27,9 @@ type Report struct {
 	Ministry int       `json:"ministry"`
 	Bureaus  int       `json:"bureaus"`
 	Mode     string    `json:"mode"`
-	// Procs is "in-process": every node shares one process, so RSS, heap and CPU are the
-	// whole network's.
+	// Procs is "in-process" (every node shares one process, so RSS, heap and CPU are the
+	// whole network's) or "per-node" (--procs: one `jaminan node` process per node; RSS and
+	// CPU are each process's, in Nodes, and the steps' sums over them).
 	Procs              string  `json:"procs"`
 	BlockRecords       int     `json:"block_records"`
 	BlockIntervalMs    float64 `json:"block_interval_ms"`
@@ -53,6 +54,9 @@ type Report struct {
 	// when checkpoints finish in bursts. CPUCores is the CPU the run got meanwhile.
 	CPUMicrosPerRecord float64 `json:"cpu_us_per_record"`
 	CPUCores           float64 `json:"cpu_cores"`
+	// HarnessCPUMicrosPerRecord is, with one process per node, the harness's own CPU (load
+	// generation, HTTP client, tracking) over the same span, per record: not in the above.
+	HarnessCPUMicrosPerRecord float64 `json:"harness_cpu_us_per_record,omitempty"`
 
 	CatchUp  *CatchUp  `json:"catch_up,omitempty"`
 	Ceilings []Ceiling `json:"ceilings,omitempty"`
@@ -78,12 +82,13 @@ type Step struct {
 	P95ms              float64 `json:"p95_ms"`
 	P99ms              float64 `json:"p99_ms"`
 	MaxMs              float64 `json:"max_ms"`
-	CPUCores           float64 `json:"cpu_cores"` // process CPU seconds per second (whole network)
+	CPUCores           float64 `json:"cpu_cores"`                   // CPU seconds per second of the nodes (whole network)
+	HarnessCPUCores    float64 `json:"harness_cpu_cores,omitempty"` // per node processes: the harness's own
 	CPUMicrosPerRecord float64 `json:"cpu_us_per_record"`
 	// ProjectedPerSec is the final rate all the machine's cores would carry at this CPU cost
 	// per record: what the step would reach on the machine alone (the run shares it).
 	ProjectedPerSec float64 `json:"projected_per_s"`
-	RSSMiB          float64 `json:"rss_mib"`  // process peak in the window (all nodes)
+	RSSMiB          float64 `json:"rss_mib"`  // peak in the window of the RSS of all nodes (the process's, or the sum of theirs)
 	HeapMiB         float64 `json:"heap_mib"` // Go heap in use, peak (all nodes)
 	Shed            int64   `json:"shed"`     // records not offered: every submitter busy
 	SubmitErrors    int64   `json:"submit_errors"`
@@ -91,13 +96,24 @@ type Step struct {
 	DrainSeconds    float64 `json:"drain_seconds"`
 }
 
-// NodeReport is one node's disk use at the end of the steps.
+// NodeReport is one node's disk use at the end of the steps and, with one process per node,
+// its process's CPU and memory.
 type NodeReport struct {
 	Name               string  `json:"name"`
 	Role               string  `json:"role"`
 	DiskBytes          int64   `json:"disk_bytes"`
 	DiskBytesPerRecord float64 `json:"disk_bytes_per_record"`
-	dir                string
+	// Per node process (--procs) only.
+	PID int `json:"pid,omitempty"` // the process of the steps (a wiped node runs a new one after)
+	// CPUSeconds is the process's user+system CPU (/proc/PID/stat) from the first step to the
+	// end of the last drain; CPUMicrosPerRecord the same per record final meanwhile.
+	CPUSeconds         float64 `json:"cpu_seconds,omitempty"`
+	CPUMicrosPerRecord float64 `json:"cpu_us_per_record,omitempty"`
+	// RSSPeakMiB is VmHWM (the kernel's peak resident set) at the end of the steps; RSSSampledMiB
+	// the highest VmRSS sampled in the steps' windows.
+	RSSPeakMiB    float64 `json:"rss_peak_mib,omitempty"`
+	RSSSampledMiB float64 `json:"rss_sampled_mib,omitempty"`
+	dir           string
 }
 
 // CatchUp is the catch-up of a wiped node.
@@ -129,8 +145,15 @@ type Ceiling struct {
 
 func newReport(o Options) *Report {
 	return &Report{Started: time.Now().UTC(), GoOS: runtime.GOOS, GoArch: runtime.GOARCH, NumCPU: runtime.NumCPU(),
-		Go: runtime.Version(), Ministry: o.Ministry, Bureaus: o.Bureaus, Mode: o.Mode, Procs: "in-process",
+		Go: runtime.Version(), Ministry: o.Ministry, Bureaus: o.Bureaus, Mode: o.Mode, Procs: procsName(o.Procs),
 		BlockRecords: o.BlockRecords, BlockIntervalMs: ms(o.BlockInterval), CheckpointInterval: ms(o.CheckpointInterval)}
+}
+
+func procsName(procs bool) string {
+	if procs {
+		return "per-node"
+	}
+	return "in-process"
 }
 
 // finish computes the summary fields.
@@ -201,11 +224,30 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintln(w, "\nfinal: records/s final and applied on every node; latency: acknowledgement to final and applied on every bureau;")
 	fmt.Fprintln(w, "projected: the final rate at the step's CPU per record if the run had every core (the machine is shared).")
 	n := max(1, r.Ministry+r.Bureaus)
-	fmt.Fprintf(w, "\nRSS and heap are the one process's, shared by %d nodes (peak RSS ÷ %d: %.0f MiB per node).\n",
-		n, n, peakRSS(r)/float64(n))
+	if r.Procs == procsName(true) {
+		fmt.Fprintf(w, "\none process per node: CPU, RSS and heap above are the sums over the %d node processes; the harness's own CPU is apart.\n", n)
+	} else {
+		fmt.Fprintf(w, "\nRSS and heap are the one process's, shared by %d nodes (peak RSS ÷ %d: %.0f MiB per node).\n",
+			n, n, peakRSS(r)/float64(n))
+	}
 	if r.CPUMicrosPerRecord > 0 {
 		fmt.Fprintf(w, "CPU over all steps and drains: %.0f µs per record final (%.2f cores used on average; projected on %d cores alone: %.0f records/s)\n",
 			r.CPUMicrosPerRecord, r.CPUCores, r.NumCPU, float64(r.NumCPU)*1e6/r.CPUMicrosPerRecord)
+	}
+	if r.HarnessCPUMicrosPerRecord > 0 {
+		fmt.Fprintf(w, "the harness (load, HTTP client, tracking), apart: %.0f µs per record final\n", r.HarnessCPUMicrosPerRecord)
+	}
+	if r.Procs == procsName(true) {
+		fmt.Fprintln(w, "\nper node process, over all steps and drains (RSS peak: VmHWM at the end of the steps; sampled: highest VmRSS in the windows):")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "node\trole\tPID\tCPU s\tCPU µs/rec\tRSS peak MiB\tRSS sampled MiB\tdisk bytes/rec\t")
+		for _, nd := range r.Nodes {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%.1f\t%.0f\t%.0f\t%.0f\t\n", nd.Name, nd.Role, nd.PID, nd.CPUSeconds, nd.CPUMicrosPerRecord,
+				nd.RSSPeakMiB, nd.RSSSampledMiB, nd.DiskBytesPerRecord)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(w, "records: %d acknowledged, %d final on every node (%d OK), checkpoint %d; converter rejected %d, submit errors %d\n",
 		r.RecordsAcked, r.RecordsFinal, r.RecordsOK, r.FinalSeq, r.ConverterRejected, r.SubmitErrors)

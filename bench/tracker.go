@@ -52,18 +52,30 @@ func newTracker(bureau []bool) *tracker {
 // committed is node i's OnCommitted hook: it learns which records checkpoint res.Seq holds.
 func (t *tracker) committed(res *ledger.Result) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if res.Seq <= t.lowAll || t.seqs[res.Seq] != nil {
+	known := res.Seq <= t.lowAll || t.seqs[res.Seq] != nil
+	t.mu.Unlock()
+	if known { // another node applied it first: spare the copy
 		return
 	}
-	si := &seqInfo{ids: make([]ledger.Hash, len(res.Receipts))}
+	ids := make([]ledger.Hash, len(res.Receipts))
+	ok := 0
 	for j, r := range res.Receipts {
-		si.ids[j] = r.ID
+		ids[j] = r.ID
 		if r.Code == ledger.CodeOK {
-			si.ok++
+			ok++
 		}
 	}
-	t.seqs[res.Seq] = si
+	t.contents(res.Seq, ids, ok)
+}
+
+// contents learns that checkpoint seq holds the records ids, ok of them with code OK.
+func (t *tracker) contents(seq uint64, ids []ledger.Hash, ok int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if seq <= t.lowAll || t.seqs[seq] != nil {
+		return
+	}
+	t.seqs[seq] = &seqInfo{ids: ids, ok: ok}
 }
 
 // acknowledged records the acknowledgement of ids at time at.

@@ -37,7 +37,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	ceilingRecords := fs.Int("ceiling-records", def.CeilingRecords, "records the store apply ceiling applies")
 	ceilingBlocks := fs.Int("ceiling-blocks", def.CeilingBlocks, "blocks per checkpoint in the store apply ceiling")
 	onlyCeilings := fs.Bool("only-ceilings", false, "measure the component ceilings only, without a network")
-	procs := fs.Bool("procs", false, "one process per node (not implemented yet: the run is in one process)")
+	procs := fs.Bool("procs", false, "one jaminan node process per node, logs in the data directory (records go in over HTTP: mode http)")
+	binary := fs.String("binary", "", "with --procs: the jaminan binary the nodes run (default: this executable)")
 	dir := fs.String("dir", "", "data directory (default: a temporary directory, removed at the end)")
 	jsonPath := fs.String("json", "", "write the report as JSON to this file")
 	plotPath := fs.String("plot", "", "write the latency-versus-load plot to this .svg or .png file")
@@ -47,12 +48,26 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return exitUsage{err}
 	}
-	usage := "usage: jaminan bench [--mode producer|http] [--rates 2000,10000,max] [--duration 10s] [--ministry N] [--bureaus N] [--json FILE] [--plot FILE.svg] [--cpuprofile FILE]"
+	usage := "usage: jaminan bench [--mode producer|http] [--rates 2000,10000,max] [--duration 10s] [--ministry N] [--bureaus N] [--procs [--binary PATH]] [--json FILE] [--plot FILE.svg] [--cpuprofile FILE]"
 	if fs.NArg() != 0 {
 		return exitUsage{fmt.Errorf("unexpected arguments %q; %s", fs.Args(), usage)}
 	}
+	modeSet := false
+	fs.Visit(func(f *flag.Flag) { modeSet = modeSet || f.Name == "mode" })
 	if *procs {
-		return exitUsage{fmt.Errorf("--procs (one process per node) is not implemented; run without it for the in-process network")}
+		if modeSet && *mode == bench.ModeProducer {
+			return exitUsage{fmt.Errorf("--procs with --mode producer: the producer mode calls node.Submit inside the harness's process, and with --procs no node runs there; use --mode http (the default with --procs)")}
+		}
+		*mode = bench.ModeHTTP
+		if *binary == "" {
+			exe, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("--procs: find this executable for the nodes: %w (give --binary)", err)
+			}
+			*binary = exe
+		}
+	} else if *binary != "" {
+		return exitUsage{fmt.Errorf("--binary is for --procs")}
 	}
 	rs, err := parseRates(*rates)
 	if err != nil {
@@ -69,7 +84,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	o := bench.Options{Ministry: *ministry, Bureaus: *bureaus, Mode: *mode, Rates: rs, Warmup: *warmup, Duration: *duration,
 		Drain: *drain, BlockRecords: *blockRecords, BlockInterval: *blockInterval, CheckpointInterval: *cpInterval,
 		Workers: *workers, Concurrency: *conc, CatchUp: *catchUp, Ceilings: *ceilings, CeilingRecords: *ceilingRecords, CeilingBlocks: *ceilingBlocks,
-		Dir: *dir, Seed: *seed, Out: stderr, Logger: logs}
+		Procs: *procs, Binary: *binary, Dir: *dir, Seed: *seed, Out: stderr, Logger: logs}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *cpuProfile != "" {

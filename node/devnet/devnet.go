@@ -128,47 +128,11 @@ func Start(opts Options) (_ *Devnet, err error) {
 			_ = d.Close(ctx)
 		}
 	}()
-	if err := os.MkdirAll(d.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("devnet: %w", err)
-	}
-	var members []member
-	for i := 1; i <= opts.Ministry; i++ {
-		members = append(members, member{name: fmt.Sprintf("ministry-%d", i), role: ledger.RoleMinistry})
-	}
-	for _, r := range Regions[:opts.Bureaus] {
-		members = append(members, member{name: "bureau-" + r, role: ledger.RoleBureau, region: r})
-	}
-	for i := range members {
-		path := filepath.Join(d.Dir, members[i].name+".key")
-		if members[i].signer, err = keyfile.Read(path); errors.Is(err, os.ErrNotExist) {
-			members[i].signer, err = keyfile.Generate(path)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("devnet: key of %s: %w", members[i].name, err)
-		}
-	}
-	pepperPath := filepath.Join(d.Dir, "network.pepper")
-	if _, err := os.Stat(pepperPath); errors.Is(err, os.ErrNotExist) {
-		if err := keyfile.GeneratePepper(pepperPath); err != nil {
-			return nil, fmt.Errorf("devnet: pepper: %w", err)
-		}
-	}
-	if d.Pepper, err = keyfile.ReadPepper(pepperPath); err != nil {
-		return nil, fmt.Errorf("devnet: pepper: %w", err)
-	}
-	if d.Genesis, err = genesis(filepath.Join(d.Dir, "genesis.json"), members, opts.ExtraMembers); err != nil {
+	plan, members, err := prepare(opts, d.Dir)
+	if err != nil {
 		return nil, err
 	}
-
-	// libp2p ports are chosen before any node starts, so that every node's configuration can
-	// name all the others as static peers.
-	p2pPorts, err := freePorts(len(members))
-	if err != nil {
-		return nil, fmt.Errorf("devnet: %w", err)
-	}
-	addr := func(i int) string {
-		return fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", p2pPorts[i], members[i].signer.ID())
-	}
+	d.Genesis, d.Pepper = plan.Genesis, plan.Pepper
 	// HTTP: bureaus first (the first bureau at HTTPPort), then the ministry nodes.
 	order := append(make([]int, 0, len(members)), seq(opts.Ministry, len(members))...)
 	order = append(order, seq(0, opts.Ministry)...)
@@ -196,24 +160,8 @@ func Start(opts Options) (_ *Devnet, err error) {
 	}
 	// Ministry nodes first: the bureaus' blocks have somewhere to go at once.
 	for i, m := range members {
-		cfg := node.DefaultConfig()
-		cfg.DataDir = filepath.Join(d.Dir, m.name)
-		cfg.Key = filepath.Join(d.Dir, m.name+".key")
-		cfg.Genesis = filepath.Join(d.Dir, "genesis.json")
-		cfg.Pepper = pepperPath
+		cfg := plan.Configs[i]
 		cfg.HTTP = listeners[i].Addr().String()
-		cfg.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2pPorts[i])}
-		for j := range members {
-			if j != i {
-				cfg.Peers = append(cfg.Peers, addr(j))
-			}
-		}
-		cfg.SyncInterval = node.Duration{Duration: 3 * time.Second}
-		if opts.Fast {
-			cfg.RaftTimings = "fast"
-			cfg.BlockInterval = node.Duration{Duration: 100 * time.Millisecond}
-			cfg.CheckpointInterval = node.Duration{Duration: 100 * time.Millisecond}
-		}
 		nopts := node.Options{Logger: d.log, HTTPListener: listeners[i]}
 		if opts.Configure != nil {
 			opts.Configure(m.name, &cfg, &nopts)
@@ -226,8 +174,9 @@ func Start(opts Options) (_ *Devnet, err error) {
 		d.Nodes = append(d.Nodes, n)
 		nopts.HTTPListener = nil
 		d.cfgs, d.opts = append(d.cfgs, cfg), append(d.opts, nopts)
-		d.Entries = append(d.Entries, Entry{Name: m.name, Role: m.role, Region: m.region, HTTP: "http://" + n.HTTPAddr(),
-			Token: n.Token(), PeerID: m.signer.ID().String()})
+		e := plan.Entries[i]
+		e.HTTP, e.Token = "http://"+n.HTTPAddr(), n.Token()
+		d.Entries = append(d.Entries, e)
 	}
 	raw, err := json.MarshalIndent(map[string]any{"network": Network, "genesis": "genesis.json", "nodes": d.Entries}, "", "  ")
 	if err != nil {
@@ -237,6 +186,109 @@ func Start(opts Options) (_ *Devnet, err error) {
 		return nil, fmt.Errorf("devnet: write devnet.json: %w", err)
 	}
 	return d, nil
+}
+
+// Plan is a devnet made on disk but not started: keys, pepper and genesis in Dir, and each
+// node's configuration (ministry nodes first, then the bureaus in the order of Regions) with
+// its data directory, libp2p listen address on 127.0.0.1 and every other node as a static
+// peer. HTTP is left empty: whoever starts the nodes chooses it. Entries have no HTTP or token
+// yet. The benchmark's one-process-per-node mode runs these configurations as `jaminan node`
+// processes, so that both modes start the same network.
+type Plan struct {
+	Dir     string
+	Genesis *ledger.Genesis
+	Pepper  []byte
+	Entries []Entry
+	Configs []node.Config
+}
+
+// Prepare makes (or reuses, when opts.Dir holds them) a devnet's keys, pepper and genesis in
+// opts.Dir, which must be set, and returns each node's configuration; it starts nothing.
+// opts.Configure and opts.HTTPPort are not used.
+func Prepare(opts Options) (*Plan, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("devnet: prepare needs a data directory")
+	}
+	if opts.Ministry == 0 {
+		opts.Ministry = 3
+	}
+	if opts.Bureaus == 0 {
+		opts.Bureaus = 4
+	}
+	if opts.Bureaus > len(Regions) || opts.Bureaus < 1 || opts.Ministry < 1 {
+		return nil, fmt.Errorf("devnet: 1–%d bureaus and at least 1 ministry node", len(Regions))
+	}
+	p, _, err := prepare(opts, opts.Dir)
+	return p, err
+}
+
+func prepare(opts Options, dir string) (*Plan, []member, error) {
+	p := &Plan{Dir: dir}
+	var err error
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("devnet: %w", err)
+	}
+	var members []member
+	for i := 1; i <= opts.Ministry; i++ {
+		members = append(members, member{name: fmt.Sprintf("ministry-%d", i), role: ledger.RoleMinistry})
+	}
+	for _, r := range Regions[:opts.Bureaus] {
+		members = append(members, member{name: "bureau-" + r, role: ledger.RoleBureau, region: r})
+	}
+	for i := range members {
+		path := filepath.Join(dir, members[i].name+".key")
+		if members[i].signer, err = keyfile.Read(path); errors.Is(err, os.ErrNotExist) {
+			members[i].signer, err = keyfile.Generate(path)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("devnet: key of %s: %w", members[i].name, err)
+		}
+	}
+	pepperPath := filepath.Join(dir, "network.pepper")
+	if _, err := os.Stat(pepperPath); errors.Is(err, os.ErrNotExist) {
+		if err := keyfile.GeneratePepper(pepperPath); err != nil {
+			return nil, nil, fmt.Errorf("devnet: pepper: %w", err)
+		}
+	}
+	if p.Pepper, err = keyfile.ReadPepper(pepperPath); err != nil {
+		return nil, nil, fmt.Errorf("devnet: pepper: %w", err)
+	}
+	if p.Genesis, err = genesis(filepath.Join(dir, "genesis.json"), members, opts.ExtraMembers); err != nil {
+		return nil, nil, err
+	}
+
+	// libp2p ports are chosen before any node starts, so that every node's configuration can
+	// name all the others as static peers.
+	p2pPorts, err := freePorts(len(members))
+	if err != nil {
+		return nil, nil, fmt.Errorf("devnet: %w", err)
+	}
+	addr := func(i int) string {
+		return fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", p2pPorts[i], members[i].signer.ID())
+	}
+	for i, m := range members {
+		cfg := node.DefaultConfig()
+		cfg.DataDir = filepath.Join(dir, m.name)
+		cfg.Key = filepath.Join(dir, m.name+".key")
+		cfg.Genesis = filepath.Join(dir, "genesis.json")
+		cfg.Pepper = pepperPath
+		cfg.HTTP = ""
+		cfg.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2pPorts[i])}
+		for j := range members {
+			if j != i {
+				cfg.Peers = append(cfg.Peers, addr(j))
+			}
+		}
+		cfg.SyncInterval = node.Duration{Duration: 3 * time.Second}
+		if opts.Fast {
+			cfg.RaftTimings = "fast"
+			cfg.BlockInterval = node.Duration{Duration: 100 * time.Millisecond}
+			cfg.CheckpointInterval = node.Duration{Duration: 100 * time.Millisecond}
+		}
+		p.Configs = append(p.Configs, cfg)
+		p.Entries = append(p.Entries, Entry{Name: m.name, Role: m.role, Region: m.region, PeerID: m.signer.ID().String()})
+	}
+	return p, members, nil
 }
 
 func seq(from, to int) []int {
