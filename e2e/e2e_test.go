@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,6 +63,41 @@ func freePort(t *testing.T) int {
 	return 0
 }
 
+// binDir holds the binary the tests build once (binary); TestMain removes it.
+var (
+	binDir   string
+	binOnce  sync.Once
+	binErr   error
+	binBuilt string
+)
+
+// binary returns the path of the jaminan binary, built on first use.
+func binary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		if binDir, binErr = os.MkdirTemp("", "jaminan-e2e-"); binErr != nil {
+			return
+		}
+		binBuilt = filepath.Join(binDir, "jaminan")
+		build := exec.Command("go", "build", "-o", binBuilt, "github.com/jaminan/jaminan/cmd/jaminan")
+		if out, err := build.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binBuilt
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 func wait(t *testing.T, what string, within time.Duration, f func() (bool, error)) {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -82,11 +118,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Skip("builds the binary and runs five node processes")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "jaminan")
-	build := exec.Command("go", "build", "-o", bin, "github.com/jaminan/jaminan/cmd/jaminan")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := binary(t)
 
 	// A worker of Guangdong with a year of contributions, and the employer.
 	gen := workload.New(11, regionsOf("44"), 20, civil.MustPeriod(2025, 1))

@@ -82,6 +82,11 @@ type Config struct {
 	// applied checkpoint: beyond it, new records get 503 until the network catches up
 	// (back-pressure; docs/OPERATING.md, "Back-pressure").
 	MaxPendingRecords int `json:"max_pending_records,omitempty"`
+	// ShutdownTimeout bounds `jaminan node`'s stop after SIGTERM or SIGINT: the orderly close
+	// gets this long, and a process whose close is still stuck a few seconds later (a store
+	// that cannot write its last tables to a full or vanished disk) exits without it. What was
+	// acknowledged is on disk either way (docs/OPERATING.md, "Stopping a node").
+	ShutdownTimeout Duration `json:"shutdown_timeout,omitempty"`
 }
 
 // DefaultMinFreeDiskMiB covers what the store may still write once it has been let write: a new
@@ -106,6 +111,7 @@ func DefaultConfig() Config {
 		RaftTimings:        "default",
 		MinFreeDiskMiB:     DefaultMinFreeDiskMiB,
 		MaxPendingRecords:  DefaultMaxPendingRecords,
+		ShutdownTimeout:    Duration{30 * time.Second},
 	}
 }
 
@@ -183,6 +189,7 @@ func settings() []setting {
 			c.MaxPendingRecords = n
 			return err
 		}, func(c *Config) string { return strconv.Itoa(c.MaxPendingRecords) }},
+		dur("shutdown-timeout", "time the node gets to close after SIGTERM before it exits without closing", func(c *Config) *Duration { return &c.ShutdownTimeout }),
 		{"min-free-disk-mib", "free MiB below which the node stops writing (0: no guard)", func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			c.MinFreeDiskMiB = n
@@ -289,6 +296,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MinFreeDiskMiB < 0 || c.MinFreeDiskMiB > 1<<20 {
 		bad("min_free_disk_mib", "%d outside 0–1048576", c.MinFreeDiskMiB)
+	}
+	if c.ShutdownTimeout.Duration < time.Second || c.ShutdownTimeout.Duration > 10*time.Minute {
+		bad("shutdown_timeout", "%v outside 1s–10m", c.ShutdownTimeout)
 	}
 	if c.RaftTimings != "default" && c.RaftTimings != "fast" {
 		bad("raft_timings", "%q: want default or fast", c.RaftTimings)

@@ -62,10 +62,33 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s node %q (%s) serving http://%s\n", n.Member().Role, n.Member().Name, n.ID(), n.HTTPAddr())
 	<-ctx.Done()
-	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	stop() // a second SIGTERM or SIGINT ends the process at once
+	return closeNode(n, cfg.ShutdownTimeout.Duration, closeGrace)
+}
+
+// closeGrace is how long past the shutdown timeout runNode still waits for Close to return
+// before it gives up on it: Close returns by its deadline unless a store's own close blocks.
+const closeGrace = 5 * time.Second
+
+// closeNode closes n within timeout. A Close that has not returned grace after that is stuck
+// (badger retries flushing its memtable for ever when the disk is full or the data directory
+// is gone): the process then exits without it. Nothing acknowledged depends on that close:
+// records are fsynced before they are acknowledged and checkpoints when they are committed,
+// and the store completes or discards what was in flight when it opens again.
+func closeNode(n interface{ Close(context.Context) error }, timeout, grace time.Duration) error {
+	cctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := n.Close(cctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	done := make(chan error, 1)
+	go func() { done <- n.Close(cctx) }()
+	t := time.NewTimer(timeout + grace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+		return nil
+	case <-t.C:
+		return fmt.Errorf("shutdown: the node did not close within %v; exiting without closing its stores (what was acknowledged is on disk; the next start recovers the rest)", timeout+grace)
 	}
-	return nil
 }
