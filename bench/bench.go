@@ -289,15 +289,8 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 			nodes[i] = n
 			nmu.Unlock()
 		}
-		switch {
-		case ctx.Err() != nil:
-			return nil, fmt.Errorf("bench: catch-up: %w", ctx.Err())
-		case err != nil:
-			rep.Warnings = append(rep.Warnings, "catch-up: "+err.Error())
-			fmt.Fprintf(o.Out, "warning: catch-up: %v\n", err)
-		default:
-			rep.CatchUp = cu
-			fmt.Fprintf(o.Out, "catch-up: %d records in %.1f s: %.0f records/s\n", cu.Records, cu.Seconds, cu.RecordsPerSec)
+		if err := reportCatchUp(ctx, o, rep, cu, err); err != nil {
+			return nil, err
 		}
 	}
 	stopPoll()
@@ -518,6 +511,22 @@ func runStep(ctx context.Context, o Options, drv *driver, tr *tracker, k int, ra
 }
 
 // catchUp wipes node i and times it until it serves final sequence seq, which holds records records.
+// reportCatchUp puts the catch-up's figures, or the reason it failed, in the report; it fails
+// only when the run was cancelled.
+func reportCatchUp(ctx context.Context, o Options, rep *Report, cu *CatchUp, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("bench: catch-up: %w", ctx.Err())
+	case err != nil:
+		rep.Warnings = append(rep.Warnings, "catch-up: "+err.Error())
+		fmt.Fprintf(o.Out, "warning: catch-up: %v\n", err)
+	default:
+		rep.CatchUp = cu
+		fmt.Fprintf(o.Out, "catch-up: %d records in %.1f s: %.0f records/s\n", cu.Records, cu.Seconds, cu.RecordsPerSec)
+	}
+	return nil
+}
+
 func catchUp(ctx context.Context, d *devnet.Devnet, i int, seq uint64, records int64) (*CatchUp, *node.Node, error) {
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute) // stopping a node still applying takes a while

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -242,7 +241,7 @@ func startProcs(ctx context.Context, o Options, plan *devnet.Plan) (*procNet, er
 	}
 	for i, cfg := range plan.Configs {
 		e := plan.Entries[i]
-		port, err := freePort(used)
+		port, err := devnet.FreePort(used)
 		if err != nil {
 			_ = pn.close(time.Second)
 			return nil, err
@@ -276,23 +275,6 @@ func startProcs(ctx context.Context, o Options, plan *devnet.Plan) (*procNet, er
 		}
 	}
 	return pn, nil
-}
-
-// freePort returns a free loopback port not in used, and adds it.
-func freePort(used map[int]bool) (int, error) {
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, fmt.Errorf("find a free port: %w", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !used[port] {
-			used[port] = true
-			return port, nil
-		}
-	}
-	return 0, errors.New("no distinct free port in 100 tries")
 }
 
 // tune applies the run's node tuning: the same in both modes.
@@ -663,15 +645,8 @@ func runProcs(ctx context.Context, o Options, rep *Report) (_ *Report, err error
 		okNode0()
 		fmt.Fprintln(o.Out, "catch-up: wiping the last bureau")
 		cu, err := pn.catchUp(ctx, len(pn.nodes)-1, seq, final)
-		switch {
-		case ctx.Err() != nil:
-			return nil, fmt.Errorf("bench: catch-up: %w", ctx.Err())
-		case err != nil:
-			rep.Warnings = append(rep.Warnings, "catch-up: "+err.Error())
-			fmt.Fprintf(o.Out, "warning: catch-up: %v\n", err)
-		default:
-			rep.CatchUp = cu
-			fmt.Fprintf(o.Out, "catch-up: %d records in %.1f s: %.0f records/s\n", cu.Records, cu.Seconds, cu.RecordsPerSec)
+		if err := reportCatchUp(ctx, o, rep, cu, err); err != nil {
+			return nil, err
 		}
 	}
 	stopStreams()

@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +23,7 @@ import (
 	"github.com/jaminan/jaminan/ledger"
 	"github.com/jaminan/jaminan/ledger/civil"
 	"github.com/jaminan/jaminan/node/client"
+	"github.com/jaminan/jaminan/node/devnet"
 	"github.com/jaminan/jaminan/workload"
 )
 
@@ -42,25 +42,15 @@ func run(t *testing.T, bin string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// usedPorts are the ports freePort handed out: the kernel may give a just-closed port again, and
-// two nodes told to listen on one port make one of them answer the other's protocol.
+// usedPorts are the ports freePort handed out.
 var usedPorts = map[int]bool{}
 
 func freePort(t *testing.T) int {
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !usedPorts[port] {
-			usedPorts[port] = true
-			return port
-		}
+	port, err := devnet.FreePort(usedPorts)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no distinct free port in 100 tries")
-	return 0
+	return port
 }
 
 // binDir holds the binary the tests build once (binary); TestMain removes it.

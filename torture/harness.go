@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/jaminan/jaminan/node/client"
+	"github.com/jaminan/jaminan/node/devnet"
 )
 
 // Regions are the honest bureaus' provinces; RogueRegion is the misbehaving member's.
@@ -129,21 +129,7 @@ func (c *Cluster) run(args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-func (c *Cluster) freePort() (int, error) {
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, fmt.Errorf("find a free port: %w", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !c.usedPorts[port] {
-			c.usedPorts[port] = true
-			return port, nil
-		}
-	}
-	return 0, errors.New("no distinct free port in 100 tries")
-}
+func (c *Cluster) freePort() (int, error) { return devnet.FreePort(c.usedPorts) }
 
 // NewCluster makes keys, pepper and genesis with the binary, prepares the namespace and the
 // tmpfs if asked, and writes every node's configuration. It starts nothing: call StartAll.

@@ -97,8 +97,9 @@ type member struct {
 	signer             *ledger.Signer
 }
 
-// Start creates (or reopens, when Dir holds one) a devnet and starts its nodes.
-func Start(opts Options) (_ *Devnet, err error) {
+// sized returns opts with the default network size (3 ministry nodes, 4 bureaus) where it
+// is not set, or an error for a size the devnet cannot have.
+func (opts Options) sized() (Options, error) {
 	if opts.Ministry == 0 {
 		opts.Ministry = 3
 	}
@@ -106,7 +107,16 @@ func Start(opts Options) (_ *Devnet, err error) {
 		opts.Bureaus = 4
 	}
 	if opts.Bureaus > len(Regions) || opts.Bureaus < 1 || opts.Ministry < 1 {
-		return nil, fmt.Errorf("devnet: 1–%d bureaus and at least 1 ministry node", len(Regions))
+		return opts, fmt.Errorf("devnet: 1–%d bureaus and at least 1 ministry node", len(Regions))
+	}
+	return opts, nil
+}
+
+// Start creates (or reopens, when Dir holds one) a devnet and starts its nodes.
+func Start(opts Options) (_ *Devnet, err error) {
+	opts, err = opts.sized()
+	if err != nil {
+		return nil, err
 	}
 	if opts.Out == nil {
 		opts.Out = io.Discard
@@ -209,14 +219,9 @@ func Prepare(opts Options) (*Plan, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("devnet: prepare needs a data directory")
 	}
-	if opts.Ministry == 0 {
-		opts.Ministry = 3
-	}
-	if opts.Bureaus == 0 {
-		opts.Bureaus = 4
-	}
-	if opts.Bureaus > len(Regions) || opts.Bureaus < 1 || opts.Ministry < 1 {
-		return nil, fmt.Errorf("devnet: 1–%d bureaus and at least 1 ministry node", len(Regions))
+	opts, err := opts.sized()
+	if err != nil {
+		return nil, err
 	}
 	p, _, err := prepare(opts, opts.Dir)
 	return p, err
@@ -330,6 +335,25 @@ func genesis(path string, members []member, extra []ledger.Member) (*ledger.Gene
 		return nil, fmt.Errorf("devnet: write genesis: %w", err)
 	}
 	return g, nil
+}
+
+// FreePort returns a free loopback TCP port that is not in used, and adds it to used: the
+// kernel may hand a just-closed port out again, and two nodes told to listen on one port make
+// one of them answer the other's protocol.
+func FreePort(used map[int]bool) (int, error) {
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("find a free port: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !used[port] {
+			used[port] = true
+			return port, nil
+		}
+	}
+	return 0, errors.New("no distinct free port in 100 tries")
 }
 
 func freePorts(n int) ([]int, error) {
