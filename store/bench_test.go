@@ -6,9 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -32,8 +34,9 @@ import (
 // time over the timed part, badger's background work during it included: the robust figure on
 // a shared machine), keys/record (badger keys the commits wrote), B/record on disk as closed and after the
 // value-log GC, the peak RSS (VmHWM, harness included), the resident set at the end split into
-// anonymous and file pages, and the Go heap in use. JAMINAN_STORE_BENCH_PROFILE=FILE writes a
-// CPU profile of the timed part, JAMINAN_STORE_BENCH_HEAP=FILE a heap profile at the end.
+// anonymous and file pages, the Go heap in use and live, and (end to end) the peaks of the
+// anonymous and file-backed resident set sampled once a second. JAMINAN_STORE_BENCH_PROFILE=FILE
+// writes a CPU profile of the timed part, JAMINAN_STORE_BENCH_HEAP=FILE a heap profile at the end.
 func benchRecords(b *testing.B) int {
 	b.Helper()
 	if o := benchOptions(b); o.setCompression {
@@ -144,6 +147,7 @@ func BenchmarkStoreApplyEndToEnd(b *testing.B) {
 		records := 0
 		keys0 := s.keysWritten.Load()
 		stopProfile := benchProfile(b)
+		peaks := startRSSPeaks()
 		for records < total {
 			bs := contributionBlocks(n, records, 10)
 			meta, err := s.Meta()
@@ -162,11 +166,14 @@ func BenchmarkStoreApplyEndToEnd(b *testing.B) {
 			records += 10 * 1000
 			if records%1_000_000 == 0 {
 				// Progress of the long runs (10M takes hours on a shared machine), readable before the end.
-				fmt.Fprintf(os.Stderr, "%d records: %.1f CPU µs/record, %.0f records/s, peak RSS %d MiB\n", records,
-					float64(cpu.Microseconds())/float64(records), float64(records)/elapsed.Seconds(), procStatus(b, "VmHWM")>>20)
+				fmt.Fprintf(os.Stderr, "%d records: %.1f CPU µs/record, %.0f records/s, peak RSS %d MiB "+
+					"(anonymous %d, file %d), RSS anonymous %d / file %d MiB, Go heap live %d MiB\n", records,
+					float64(cpu.Microseconds())/float64(records), float64(records)/elapsed.Seconds(), procStatus(b, "VmHWM")>>20,
+					peaks.anon.Load()>>20, peaks.file.Load()>>20, procStatus(b, "RssAnon")>>20, procStatus(b, "RssFile")>>20, liveHeap()>>20)
 			}
 		}
 		stopProfile()
+		peaks.Stop(b)
 		reportApply(b, s, records, elapsed, cpu, keys0)
 		reportDisk(b, s, dir, records)
 	}
@@ -189,6 +196,7 @@ func reportApply(b *testing.B, s *Store, records int, elapsed, cpu time.Duration
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "MiB-heap-inuse")
+	b.ReportMetric(float64(liveHeap())/(1<<20), "MiB-heap-live")
 	if path := os.Getenv("JAMINAN_STORE_BENCH_HEAP"); path != "" {
 		f, err := os.Create(path)
 		if err != nil {
@@ -234,9 +242,17 @@ func processCPU(b *testing.B) time.Duration {
 
 // procStatus returns a size field of /proc/self/status (VmHWM, RssAnon, …), in bytes.
 func procStatus(b *testing.B, field string) int64 {
-	f, err := os.Open("/proc/self/status")
+	n, err := readProcStatus(field)
 	if err != nil {
 		b.Fatal(err)
+	}
+	return n
+}
+
+func readProcStatus(field string) (int64, error) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -244,13 +260,68 @@ func procStatus(b *testing.B, field string) int64 {
 		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			if err != nil {
-				b.Fatal(err)
+				return 0, fmt.Errorf("parsing %s of /proc/self/status: %w", field, err)
 			}
-			return kb << 10
+			return kb << 10, nil
 		}
 	}
-	b.Fatalf("no %s in /proc/self/status", field)
-	return 0
+	return 0, fmt.Errorf("no %s in /proc/self/status", field)
+}
+
+// rssPeaks samples the anonymous and file-backed resident set once a second and keeps the
+// largest of each (VmHWM has only their sum): anonymous memory is what the process owns (Go
+// heap, badger's memtables, caches and table builders), file pages are badger's mmapped tables
+// and value log, which the kernel can drop.
+type rssPeaks struct {
+	anon, file atomic.Int64
+	stop, done chan struct{}
+}
+
+func startRSSPeaks() *rssPeaks {
+	p := &rssPeaks{stop: make(chan struct{}), done: make(chan struct{})}
+	p.sample()
+	go func() {
+		defer close(p.done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-t.C:
+				p.sample()
+			}
+		}
+	}()
+	return p
+}
+
+func (p *rssPeaks) sample() {
+	if a, err := readProcStatus("RssAnon"); err == nil && a > p.anon.Load() {
+		p.anon.Store(a)
+	}
+	if f, err := readProcStatus("RssFile"); err == nil && f > p.file.Load() {
+		p.file.Store(f)
+	}
+}
+
+// Stop ends the sampling and reports the peaks.
+func (p *rssPeaks) Stop(b *testing.B) {
+	close(p.stop)
+	<-p.done
+	p.sample()
+	b.ReportMetric(float64(p.anon.Load())/(1<<20), "MiB-peak-RSS-anon")
+	b.ReportMetric(float64(p.file.Load())/(1<<20), "MiB-peak-RSS-file")
+}
+
+// liveHeap returns the Go heap live at the last garbage collection.
+func liveHeap() int64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(s[0].Value.Uint64())
 }
 
 // reportDisk closes s and reports the bytes on disk per record, as closed and after the

@@ -116,11 +116,15 @@ func badgerOptions(dir string, o Options, log *slog.Logger) badger.Options {
 		// Without a value log every value lives in the memtable: allow values of a block's size.
 		bo, threshold = badger.DefaultOptions("").WithInMemory(true), 1<<20
 	}
+	// Memory (DESIGN.md §1, §7): every table below level 0 the base size, so table builders stay
+	// small (badger has no With… for it), and at most 3 level-0 tables (below), so badger's
+	// level-0 to level-0 compaction, whose builder starts at 256 MB, never runs.
+	bo.TableSizeMultiplier = 1
 	return bo.
 		WithMemTableSize(o.MemTableSize).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(2).
-		WithNumLevelZeroTablesStall(4).
+		WithNumLevelZeroTablesStall(3).
 		WithBlockCacheSize(32 << 20).
 		WithIndexCacheSize(16 << 20).
 		WithValueLogFileSize(64 << 20).

@@ -299,9 +299,19 @@ func (a *Allocator) Allocate(sz int) []byte {
 
 type AllocatorPool struct {
 	numGets int64
-	allocCh chan *Allocator
-	closer  *Closer
+	// Jaminan patch: bytes held by the allocators waiting in allocCh (see poolRetainMax).
+	retained int64
+	allocCh  chan *Allocator
+	closer   *Closer
 }
+
+// poolRetainMax bounds the bytes an AllocatorPool keeps for reuse. Jaminan patch (not in
+// upstream ristretto, see third_party/README.md): upstream keeps up to the pool's size of
+// allocators (badger: 8 table builders), each trimmed only at 400 MB and released only after
+// two seconds without a Get, i.e. never under sustained writes; without jemalloc that is live
+// Go memory (hundreds of MB in a node storing records). An allocator that would take the pool
+// over the bound is released to the garbage collector instead.
+const poolRetainMax = 32 << 20
 
 func NewAllocatorPool(sz int) *AllocatorPool {
 	a := &AllocatorPool{
@@ -319,6 +329,7 @@ func (p *AllocatorPool) Get(sz int, tag string) *Allocator {
 	atomic.AddInt64(&p.numGets, 1)
 	select {
 	case alloc := <-p.allocCh:
+		atomic.AddInt64(&p.retained, -int64(alloc.Allocated())) // Jaminan patch
 		alloc.Reset()
 		alloc.Tag = tag
 		return alloc
@@ -336,10 +347,18 @@ func (p *AllocatorPool) Return(a *Allocator) {
 	}
 	a.TrimTo(400 << 20)
 
+	// Jaminan patch: keep it only within poolRetainMax.
+	sz := int64(a.Allocated())
+	if atomic.AddInt64(&p.retained, sz) > poolRetainMax {
+		atomic.AddInt64(&p.retained, -sz)
+		a.Release()
+		return
+	}
 	select {
 	case p.allocCh <- a:
 		return
 	default:
+		atomic.AddInt64(&p.retained, -sz)
 		a.Release()
 	}
 }
@@ -360,6 +379,7 @@ func (p *AllocatorPool) freeupAllocators() {
 	releaseOne := func() bool {
 		select {
 		case alloc := <-p.allocCh:
+			atomic.AddInt64(&p.retained, -int64(alloc.Allocated())) // Jaminan patch
 			alloc.Release()
 			return true
 		default:
