@@ -148,6 +148,19 @@ func decodeRecordFast(raw []byte) (Record, *Contribution, bool) {
 	return decodeRecordInto(raw, new(Contribution), nil)
 }
 
+// PeekRecordType returns the type an encoded record declares, read from the first entry of its
+// envelope without decoding the rest: for callers that look for records of a few types among
+// many (a checkpoint's transfer records among its contributions). ok is false when the bytes do
+// not start like a record; a type returned is not a promise that the record decodes.
+func PeekRecordType(raw []byte) (RecordType, bool) {
+	r := cborReader{b: raw}
+	if r.mapLen(5) == 0 || r.key(0) != 1 {
+		return "", false
+	}
+	t := r.text()
+	return RecordType(t), !r.bad
+}
+
 // decodeRecordInto is decodeRecordFast decoding the body into k (which it zeroes first), taking
 // repeated strings from strs when it is not nil.
 func decodeRecordInto(raw []byte, k *Contribution, strs *strCache) (Record, *Contribution, bool) {

@@ -177,9 +177,13 @@ func mustReencode(t *testing.T, in, out []byte) {
 func FuzzDecodeRecord(f *testing.F) {
 	addSeeds(f, "FuzzDecodeRecord")
 	f.Fuzz(func(t *testing.T, b []byte) {
+		peeked, peekOK := PeekRecordType(b)
 		r, body, err := DecodeRecord(b)
 		if err != nil {
 			return
+		}
+		if !peekOK || peeked != r.Type {
+			t.Fatalf("PeekRecordType %q %v, the record is a %s", peeked, peekOK, r.Type)
 		}
 		mustReencode(t, b, r.Encode())
 		mustReencode(t, r.Body, encode(body))

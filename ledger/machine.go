@@ -378,10 +378,18 @@ func (c *ctx) ministrySet() []KeyID {
 }
 
 // MinistrySet returns the ministry members active at time t in the state's registry.
+// It decodes the registry only: the transport asks for every connection.
 func MinistrySet(st StateReader, t uint64) ([]KeyID, error) {
-	c := &ctx{t: newTxn(st, 0), time: t}
-	if err := c.load(); err != nil {
-		return nil, err
+	raw, ok, err := st.Get(keyRegistry)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read state: %w", ErrApply, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: state has no %s", ErrApply, keyRegistry)
+	}
+	c := &ctx{time: t}
+	if err := decMode.Unmarshal(raw, &c.registry); err != nil {
+		return nil, fmt.Errorf("%w: decode %s: %w", ErrApply, keyRegistry, err)
 	}
 	return c.ministrySet(), nil
 }

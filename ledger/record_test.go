@@ -198,3 +198,19 @@ func mustKeyIDPublicKey(t *testing.T, id KeyID) ed25519.PublicKey {
 	}
 	return pub
 }
+
+// PeekRecordType reads the declared type of every kind of record, and refuses bytes that do not
+// start like a record envelope.
+func TestPeekRecordType(t *testing.T) {
+	for _, body := range fixtureBodies() {
+		r := NewRecord(fixtureSigner(1).ID(), 1735689600000, body)
+		if got, ok := PeekRecordType(r.Encode()); !ok || got != body.RecordType() {
+			t.Errorf("PeekRecordType = %q %v, want %s", got, ok, body.RecordType())
+		}
+	}
+	for _, raw := range [][]byte{nil, {0xa5}, {0xa1, 0x02, 0x61, 'x'}, {0x80}, {0xa1, 0x01, 0x01}, {0xa1, 0x01, 0x62, 0xff, 0xfe}} {
+		if got, ok := PeekRecordType(raw); ok {
+			t.Errorf("PeekRecordType(%x) = %q, want not ok", raw, got)
+		}
+	}
+}

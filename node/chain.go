@@ -392,10 +392,10 @@ func (c *chain) Tip(p ledger.KeyID) (p2p.Tip, error) {
 
 func (c *chain) tip(v *store.View, p ledger.KeyID) (p2p.Tip, error) {
 	t := p2p.Tip{Producer: p}
-	b, err := v.LatestBlock(p)
+	height, hash, err := v.LatestRef(p)
 	switch {
 	case err == nil:
-		t.Height, t.Hash = b.Header.Height, b.Hash()
+		t.Height, t.Hash = height, hash
 	case !errors.Is(err, store.ErrNotFound):
 		return t, fmt.Errorf("tip of %s: %w", p.Short(), err)
 	}
@@ -477,7 +477,7 @@ func (c *chain) PutBlock(b *ledger.Block) error {
 			return fmt.Errorf("put block %s height %d: %w", p.Short(), height, p2p.ErrFork)
 		}
 	}
-	if stored, err := v.LatestBlock(p); err == nil && stored.Header.Height >= height {
+	if stored, _, err := v.LatestRef(p); err == nil && stored >= height {
 		return nil // settled below the ordered tip (a block rejected by the state machine)
 	}
 	c.mu.Lock()

@@ -19,6 +19,11 @@ func transferSteps(blocks []*ledger.Block, res *ledger.Result) (opened, moved []
 	}
 	for _, b := range blocks {
 		for _, raw := range b.Records {
+			switch t, _ := ledger.PeekRecordType(raw); t {
+			case ledger.TypeTransferApply, ledger.TypeTransferLetter, ledger.TypeTransferOut:
+			default:
+				continue // most records of a checkpoint are contributions: not decoded
+			}
 			rec, body, err := ledger.DecodeRecord(raw)
 			if err != nil || !ok[rec.ID()] {
 				continue

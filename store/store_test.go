@@ -168,9 +168,16 @@ func TestApplyStoresEverything(t *testing.T) {
 		if err != nil || got.Header != tip {
 			t.Fatalf("latest block of %s: %v", prov, err)
 		}
+		height, hash, err := v.LatestRef(b.ID())
+		if err != nil || height != tip.Height || hash != tip.Hash() {
+			t.Fatalf("latest ref of %s: %d %s %v, want %d %s", prov, height, hash, err, tip.Height, tip.Hash())
+		}
 	}
 	if _, err := v.LatestBlock(f.net.Ministry[0].ID()); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("latest block of a ministry key: %v", err)
+	}
+	if _, _, err := v.LatestRef(f.net.Ministry[0].ID()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("latest ref of a ministry key: %v", err)
 	}
 	if err := v.VerifyState(context.Background()); err != nil {
 		t.Fatal(err)

@@ -196,25 +196,36 @@ func (v *View) BlockAt(producer ledger.KeyID, height uint64) (*ledger.Block, err
 
 // LatestBlock returns producer's last accepted block (ErrNotFound if none).
 func (v *View) LatestBlock(producer ledger.KeyID) (*ledger.Block, error) {
+	_, h, err := v.LatestRef(producer)
+	if err != nil {
+		return nil, err
+	}
+	return v.blockBytes(h)
+}
+
+// LatestRef returns the height and hash of producer's last accepted block (ErrNotFound if
+// none) from the chain index alone: without reading and decoding the block, which is most of
+// the cost of a tip look-up (gossip validation asks for one per block received).
+func (v *View) LatestRef(producer ledger.KeyID) (uint64, ledger.Hash, error) {
 	p, ok := chainPrefix(producer)
 	if !ok {
-		return nil, fmt.Errorf("latest block of %s: %w", producer.Short(), ErrNotFound)
+		return 0, ledger.Hash{}, fmt.Errorf("latest block of %s: %w", producer.Short(), ErrNotFound)
 	}
-	var h []byte
-	err := v.scanReverse(p, func(_, val []byte) error {
-		h = bytes.Clone(val)
+	var key, h []byte
+	err := v.scanReverse(p, func(k, val []byte) error {
+		key, h = bytes.Clone(k), bytes.Clone(val)
 		return errStop
 	})
 	if err != nil {
-		return nil, fmt.Errorf("latest block of %s: %w", producer.Short(), err)
+		return 0, ledger.Hash{}, fmt.Errorf("latest block of %s: %w", producer.Short(), err)
 	}
 	if h == nil {
-		return nil, fmt.Errorf("latest block of %s: %w", producer.Short(), ErrNotFound)
+		return 0, ledger.Hash{}, fmt.Errorf("latest block of %s: %w", producer.Short(), ErrNotFound)
 	}
-	if len(h) != 32 {
-		return nil, fmt.Errorf("%w: chain entry of %s", ErrCorrupt, producer.Short())
+	if len(h) != 32 || len(key) != len(p)+8 {
+		return 0, ledger.Hash{}, fmt.Errorf("%w: chain entry of %s", ErrCorrupt, producer.Short())
 	}
-	return v.blockBytes(ledger.Hash(h))
+	return binary.BigEndian.Uint64(key[len(p):]), ledger.Hash(h), nil
 }
 
 // Checkpoint returns the applied checkpoint seq.
