@@ -387,14 +387,19 @@ func (c *ctx) applyContribution(id Hash, rec *Record, k *Contribution) error {
 
 // addPool changes a pooled fund by delta (see totals for how the change is kept).
 func (c *ctx) addPool(prov, scheme string, delta int64) {
-	k := poolKey{prov, scheme}
-	for i := range c.recPools {
-		if c.recPools[i].key == k {
-			c.recPools[i].delta += delta
-			return
+	c.recPools = addPoolDelta(c.recPools, poolDelta{poolKey{prov, scheme}, delta})
+}
+
+// addPoolDelta adds d to the change of its fund in ds, one entry per fund. A record changes one
+// or two funds, a checkpoint a few: a slice searched in order beats a map.
+func addPoolDelta(ds []poolDelta, d poolDelta) []poolDelta {
+	for i := range ds {
+		if ds[i].key == d.key {
+			ds[i].delta += d.delta
+			return ds
 		}
 	}
-	c.recPools = append(c.recPools, poolDelta{k, delta})
+	return append(ds, d)
 }
 
 // poolKey names a pooled fund: a province's fund of one scheme.

@@ -142,9 +142,6 @@ func decodeTables(raw [3][]byte) (*tables, error) {
 
 // tables returns the tables decoded from raw, from the cache when raw is what it holds.
 func (m *Machine) tables(raw [3][]byte) (*tables, error) {
-	if m == nil {
-		return decodeTables(raw)
-	}
 	m.mu.Lock()
 	last := m.last
 	m.mu.Unlock()
@@ -231,7 +228,6 @@ type ctx struct {
 	strs       strCache    // the strings that repeat across the checkpoint's records
 	cpTot      totals      // accepted records' changes in this checkpoint
 	cpPools    []poolDelta // accepted records' changes to pooled funds, one per fund
-	cpPool     int         // the index in cpPools changed last
 }
 
 // Apply applies checkpoint cb, whose blocks are given in the checkpoint's order, to the state st.
@@ -594,31 +590,13 @@ func (c *ctx) decodeRecord(raw []byte, k *Contribution) (Record, Body, error) {
 	return decodeRecordGeneral(raw)
 }
 
-// addCheckpointPool adds a record's change to a pooled fund to the checkpoint's. A checkpoint
-// changes a few funds (a province's, per scheme), and records of one fund come together.
-func (c *ctx) addCheckpointPool(d poolDelta) {
-	if c.cpPool < len(c.cpPools) && c.cpPools[c.cpPool].key == d.key {
-		c.cpPools[c.cpPool].delta += d.delta
-		return
-	}
-	for i := range c.cpPools {
-		if c.cpPools[i].key == d.key {
-			c.cpPools[i].delta += d.delta
-			c.cpPool = i
-			return
-		}
-	}
-	c.cpPool = len(c.cpPools)
-	c.cpPools = append(c.cpPools, d)
-}
-
 // finish commits or drops the record's writes and records its outcome.
 func (c *ctx) finish(id Hash, rk []byte, rec *Record, body Body, err error) Receipt {
 	r := Receipt{ID: id, Code: CodeOK}
 	if err == nil {
 		c.cpTot.add(c.recTot)
 		for _, d := range c.recPools {
-			c.addCheckpointPool(d)
+			c.cpPools = addPoolDelta(c.cpPools, d)
 		}
 	}
 	c.recTot = totals{}
