@@ -211,21 +211,23 @@ func (v *View) LatestRef(producer ledger.KeyID) (uint64, ledger.Hash, error) {
 	if !ok {
 		return 0, ledger.Hash{}, fmt.Errorf("latest block of %s: %w", producer.Short(), ErrNotFound)
 	}
-	var key, h []byte
+	var height uint64
+	var h ledger.Hash
+	found := false
 	err := v.scanReverse(p, func(k, val []byte) error {
-		key, h = bytes.Clone(k), bytes.Clone(val)
+		if len(val) != len(h) || len(k) != len(p)+8 {
+			return fmt.Errorf("%w: chain entry of %s", ErrCorrupt, producer.Short())
+		}
+		height, h, found = binary.BigEndian.Uint64(k[len(p):]), ledger.Hash(val), true
 		return errStop
 	})
 	if err != nil {
 		return 0, ledger.Hash{}, fmt.Errorf("latest block of %s: %w", producer.Short(), err)
 	}
-	if h == nil {
+	if !found {
 		return 0, ledger.Hash{}, fmt.Errorf("latest block of %s: %w", producer.Short(), ErrNotFound)
 	}
-	if len(h) != 32 || len(key) != len(p)+8 {
-		return 0, ledger.Hash{}, fmt.Errorf("%w: chain entry of %s", ErrCorrupt, producer.Short())
-	}
-	return binary.BigEndian.Uint64(key[len(p):]), ledger.Hash(h), nil
+	return height, h, nil
 }
 
 // Checkpoint returns the applied checkpoint seq.
