@@ -563,19 +563,7 @@ func cpuTime() time.Duration {
 
 // vmRSS is the process's resident set size in bytes (0 where /proc is not there).
 func vmRSS() uint64 {
-	raw, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			var kb uint64
-			if _, err := fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), &kb); err == nil {
-				return kb << 10
-			}
-		}
-	}
-	return 0
+	return procStatus(os.Getpid(), "VmRSS")
 }
 
 // loadAvg is the first field of /proc/loadavg ("" where there is none): how busy the shared
