@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -66,7 +65,6 @@ type procNet struct {
 	bin   string
 	nodes []*nodeProc
 	hc    *http.Client // API requests of the harness (not the load)
-	sse   *http.Client // event streams: no overall timeout
 	spawn chan spawnReq
 	once  sync.Once
 }
@@ -227,7 +225,7 @@ func (pn *procNet) waitUp(ctx context.Context, p *nodeProc, within time.Duration
 // startProcs writes each node's configuration into dir and starts the processes, ministry
 // first, and waits until every node answers with a peer.
 func startProcs(ctx context.Context, o Options, plan *devnet.Plan) (*procNet, error) {
-	pn := &procNet{bin: o.Binary, hc: &http.Client{Timeout: 30 * time.Second}, sse: &http.Client{}, spawn: make(chan spawnReq)}
+	pn := &procNet{bin: o.Binary, hc: &http.Client{Timeout: 30 * time.Second}, spawn: make(chan spawnReq)}
 	go pn.spawner()
 	used := map[int]bool{}
 	for _, cfg := range plan.Configs {
@@ -295,34 +293,17 @@ type obs struct {
 // node) from the checkpoint after the last one seen.
 func (pn *procNet) stream(ctx context.Context, i int, out chan<- obs) {
 	p := pn.nodes[i]
+	cl := client.New(p.url(), "") // HTTP nil: a stream without an overall timeout
 	var last uint64
 	for ctx.Err() == nil {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/events?from=%d", p.url(), last+1), nil)
-		if err != nil {
-			return
-		}
-		if resp, err := pn.sse.Do(req); err == nil {
-			if resp.StatusCode == http.StatusOK {
-				sc := bufio.NewScanner(resp.Body)
-				for sc.Scan() {
-					rest, ok := strings.CutPrefix(sc.Text(), "id: ")
-					if !ok {
-						continue
-					}
-					seq, err := strconv.ParseUint(rest, 10, 64)
-					if err != nil {
-						continue
-					}
-					at := time.Now()
-					last = max(last, seq)
-					select {
-					case out <- obs{i: i, seq: seq, at: at}:
-					case <-ctx.Done():
-					}
-				}
+		_ = cl.Events(ctx, last+1, 0, func(ev client.Event) error {
+			last = max(last, ev.Seq)
+			select {
+			case out <- obs{i: i, seq: ev.Seq, at: time.Now()}:
+			case <-ctx.Done():
 			}
-			resp.Body.Close()
-		}
+			return nil
+		}) // an error is a stopped or restarted node: follow it again
 		select {
 		case <-ctx.Done():
 		case <-time.After(100 * time.Millisecond):

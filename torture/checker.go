@@ -1,9 +1,7 @@
 package torture
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -421,35 +419,11 @@ func (k *Checker) RootsCovered() (uint64, int) {
 
 // events streams checkpoints [from, from+n) of a node.
 func (k *Checker) events(ctx context.Context, p *Proc, from, n uint64, f func(seq uint64, v string, at uint64), gap func(seq uint64)) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://%s/v1/events?from=%d&limit=%d", p.HTTP, from, n), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("HTTP %d", resp.StatusCode)
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	got := uint64(0)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "data:") {
-			continue
-		}
-		var ev struct {
-			Seq       uint64 `json:"seq"`
-			Hash      string `json:"hash"`
-			StateRoot string `json:"state_root"`
-			Time      uint64 `json:"time"`
-		}
-		if err := json.Unmarshal([]byte(strings.TrimSpace(line[5:])), &ev); err != nil {
-			return fmt.Errorf("event: %w", err)
-		}
+	errDone := errors.New("all events read")
+	cl := k.c.Client(p)
+	cl.HTTP = nil // a stream is bounded by ctx, not by the cluster client's request timeout
+	err := cl.Events(ctx, from, n, func(ev client.Event) error {
 		if ev.Seq < from+got || ev.Seq >= from+n {
 			return fmt.Errorf("event %d where %d was due", ev.Seq, from+got)
 		}
@@ -458,13 +432,16 @@ func (k *Checker) events(ctx context.Context, p *Proc, from, n uint64, f func(se
 		for ; from+got < ev.Seq; got++ {
 			gap(from + got)
 		}
-		f(ev.Seq, ev.Hash+" "+ev.StateRoot, ev.Time)
-		got++
-		if got == n {
-			return nil
+		f(ev.Seq, ev.Hash.String()+" "+ev.StateRoot.String(), ev.Time)
+		if got++; got == n {
+			return errDone
 		}
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	switch {
+	case errors.Is(err, errDone):
+		return nil
+	case err != nil:
 		return err
 	}
 	return fmt.Errorf("stream ended after %d of %d events", got, n)
