@@ -459,7 +459,7 @@ func TestCheckpointsAndBlocks(t *testing.T) {
 }
 
 // readEvents reads n server-sent events from resp, validating the stream against the document.
-func readEvents(t *testing.T, srv *httptest.Server, target string, header map[string]string) []eventJSON {
+func readEvents(t *testing.T, srv *httptest.Server, target string, header map[string]string) []Event {
 	t.Helper()
 	req, _ := http.NewRequest("GET", srv.URL+target, nil)
 	for k, v := range header {
@@ -471,13 +471,13 @@ func readEvents(t *testing.T, srv *httptest.Server, target string, header map[st
 	}
 	defer res.Body.Close()
 	var body strings.Builder
-	var out []eventJSON
+	var out []Event
 	sc := bufio.NewScanner(res.Body)
 	for sc.Scan() {
 		line := sc.Text()
 		body.WriteString(line + "\n")
 		if d, ok := strings.CutPrefix(line, "data: "); ok {
-			var ev eventJSON
+			var ev Event
 			if err := json.Unmarshal([]byte(d), &ev); err != nil {
 				t.Fatal(err)
 			}
@@ -509,7 +509,7 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("resumed events %+v", evs)
 	}
 	// Live: a stream from the tip gets the next checkpoint when it is final.
-	done := make(chan []eventJSON)
+	done := make(chan []Event)
 	go func() { done <- readEvents(t, srv, "/v1/events?from=4&limit=1", nil) }()
 	time.Sleep(100 * time.Millisecond)
 	h.submit(contribution(workerID, "2026-10", 800000))

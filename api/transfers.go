@@ -278,7 +278,8 @@ func (a *API) handleCompliance(w http.ResponseWriter, r *http.Request, p *princi
 	return nil
 }
 
-type eventJSON struct {
+// Event is one final checkpoint in the stream of GET /v1/events (its data line).
+type Event struct {
 	Seq       uint64      `json:"seq"`
 	Hash      ledger.Hash `json:"hash"`
 	StateRoot ledger.Hash `json:"state_root"`
@@ -359,7 +360,7 @@ func (a *API) handleEvents(w http.ResponseWriter, r *http.Request, _ *principal)
 			if err != nil {
 				continue // pruned or not stored: skipped, the client sees the gap in the ids
 			}
-			ev := eventJSON{Seq: next, Hash: cb.Checkpoint.Hash(), StateRoot: cert.StateRoot, Time: cb.Checkpoint.Time, Blocks: len(cb.Blocks)}
+			ev := Event{Seq: next, Hash: cb.Checkpoint.Hash(), StateRoot: cert.StateRoot, Time: cb.Checkpoint.Time, Blocks: len(cb.Blocks)}
 			rc.SetWriteDeadline(time.Now().Add(a.cfg.WriteTimeout))
 			if err := writeEvent(w, next, ev); err != nil {
 				v.Release()
@@ -377,7 +378,7 @@ func (a *API) handleEvents(w http.ResponseWriter, r *http.Request, _ *principal)
 	}
 }
 
-func writeEvent(w io.Writer, seq uint64, ev eventJSON) error {
+func writeEvent(w io.Writer, seq uint64, ev Event) error {
 	b, err := json.Marshal(ev)
 	if err != nil {
 		return err

@@ -10,17 +10,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jaminan/jaminan/ledger"
+	"github.com/jaminan/jaminan/api"
 )
 
 // Event is one final checkpoint of a node's event stream (GET /v1/events).
-type Event struct {
-	Seq       uint64      `json:"seq"`
-	Hash      ledger.Hash `json:"hash"`
-	StateRoot ledger.Hash `json:"state_root"`
-	Time      uint64      `json:"time"`
-	Blocks    int         `json:"blocks"`
-}
+type Event = api.Event
 
 // streamHTTP serves event streams when the client has no HTTP client of its own: a stream
 // lasts as long as its context, so it has no overall timeout.
