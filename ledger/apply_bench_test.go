@@ -60,9 +60,10 @@ func BenchmarkApplyContributions(b *testing.B) {
 				if res.Receipts[0].Code != CodeOK {
 					b.Fatalf("receipt %+v", res.Receipts[0])
 				}
-				// A node drops a checkpoint's result once its writes are committed; keeping
+				// A node releases a checkpoint's result once its writes are committed; keeping
 				// every one (as tests do, to inspect them) would make the run allocate fresh
 				// memory for every checkpoint's writes instead of reusing the last ones'.
+				res.Release()
 				n.results = n.results[:0]
 			}
 			b.ReportMetric(float64(b.N*per)/b.Elapsed().Seconds(), "records/s")
@@ -80,9 +81,11 @@ func warm(b *testing.B, n *tnet, blocks []*Block) {
 	w := newTnet(b)
 	w.time = n.time
 	for _, blk := range blocks {
-		if res := w.apply(blk); res.Receipts[0].Code != CodeOK {
+		res := w.apply(blk)
+		if res.Receipts[0].Code != CodeOK {
 			b.Fatalf("warm-up receipt %+v", res.Receipts[0])
 		}
+		res.Release()
 		w.results = w.results[:0]
 	}
 	runtime.GC()

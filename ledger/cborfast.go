@@ -199,12 +199,12 @@ func (r *cborReader) bytes() []byte { return r.raw(majBytes) }
 
 func (r *cborReader) text() string {
 	v := r.raw(majText)
+	if s, ok := knownText(v); ok { // valid UTF-8: schemes, codes, record types, provinces
+		return s
+	}
 	if !utf8.Valid(v) {
 		r.bad = true
 		return ""
-	}
-	if s, ok := knownText(v); ok {
-		return s
 	}
 	if r.strs != nil {
 		return r.strs.get(v)

@@ -91,6 +91,9 @@ type Result struct {
 	StateRoot    Hash
 	Writes       []Write
 	BlockCounts  []int // receipts per block, in checkpoint order
+
+	bufs *txnBufs // the buffers Release hands back to m
+	m    *Machine
 }
 
 // ErrApply is returned (wrapped) when a checkpoint cannot be applied at all: it does not follow the
@@ -108,6 +111,8 @@ type Machine struct {
 
 	mu   sync.Mutex
 	last *tables // the tables decoded last, kept to skip decoding them again
+
+	spare sync.Pool // *txnBufs of released results
 }
 
 // tables are the governance tables of a state (registry, parameters, calendars), decoded, with
@@ -258,12 +263,18 @@ func (m *Machine) Apply(st StateReader, cb *CheckpointBody, blocks []*Block) (*R
 		n += len(b.Records)
 	}
 	// Contributions, the bulk, write about four keys each.
-	c := &ctx{m: m, t: newTxn(st, 4*n+16), seq: cp.Seq, time: max(cp.Time, meta.Time)}
+	spare, _ := m.spare.Get().(*txnBufs)
+	c := &ctx{m: m, t: newTxn(st, 4*n+16, spare), seq: cp.Seq, time: max(cp.Time, meta.Time)}
 	c.today = civil.DateOfUnixMilli(int64(c.time), m.utcOffset)
 	if err := c.load(); err != nil {
 		return nil, err
 	}
-	receipts := make([]Receipt, 0, n)
+	var receipts []Receipt
+	if spare != nil && cap(spare.receipts) >= n {
+		receipts = spare.receipts[:0]
+	} else {
+		receipts = make([]Receipt, 0, n)
+	}
 	counts := make([]int, len(blocks))
 	for i, b := range blocks {
 		before := len(receipts)
@@ -279,7 +290,24 @@ func (m *Machine) Apply(st StateReader, cb *CheckpointBody, blocks []*Block) (*R
 	c.t.set(keyMeta, encode(Meta{Seq: cp.Seq, Checkpoint: res.Checkpoint, StateRoot: res.StateRoot, Time: c.time}))
 	c.t.commitRecord()
 	res.Writes = c.t.cpLog
+	res.bufs, res.m = c.t.bufs(), m
 	return res, nil
+}
+
+// Release hands the result's buffers (its writes, the bytes of their keys and values, and its
+// receipts) to the machine for a later Apply, which then allocates none of them: about 0.8 MB
+// per 1,000 contributions, each fresh page of which costs a fault. Call it once nothing reads the
+// result any more, for example when its writes are committed to a state that copied them; the
+// result must not be used afterwards. Not calling it is correct too.
+func (r *Result) Release() {
+	if r == nil || r.bufs == nil {
+		return
+	}
+	b := r.bufs
+	b.receipts = r.Receipts
+	m := r.m
+	r.bufs, r.m, r.Writes, r.Receipts = nil, nil, nil, nil
+	m.spare.Put(b)
 }
 
 func (c *ctx) load() error {

@@ -98,7 +98,12 @@ type txn struct {
 
 // arena hands out immutable copies of small byte slices from large chunks, so that the values of
 // a checkpoint cost a few allocations instead of one each, and no pointers for the GC to follow.
-type arena struct{ chunk []byte }
+// It takes chunks from spare (those of a released Result) before it allocates new ones.
+type arena struct {
+	chunk []byte
+	used  [][]byte // every chunk handed out from, chunk included
+	spare [][]byte
+}
 
 const arenaChunk = 64 << 10
 
@@ -109,7 +114,12 @@ func (a *arena) copy(b []byte) []byte {
 		if len(b) > arenaChunk/4 {
 			return append([]byte(nil), b...)
 		}
-		a.chunk = make([]byte, 0, arenaChunk)
+		if n := len(a.spare); n > 0 {
+			a.chunk, a.spare = a.spare[n-1][:0], a.spare[:n-1]
+		} else {
+			a.chunk = make([]byte, 0, arenaChunk)
+		}
+		a.used = append(a.used, a.chunk)
 	}
 	n := len(a.chunk)
 	a.chunk = append(a.chunk, b...)
@@ -124,11 +134,16 @@ type writeIndex struct {
 	n     int
 }
 
-func (x *writeIndex) init(seed maphash.Seed, hint int) {
+func (x *writeIndex) init(seed maphash.Seed, hint int, spare []indexSlot) {
 	x.seed = seed
 	size := 64
 	for size*3 < hint*4 {
 		size *= 2
+	}
+	if cap(spare) >= size {
+		x.slots = spare[:size]
+		clear(x.slots)
+		return
 	}
 	x.slots = make([]indexSlot, size)
 }
@@ -183,15 +198,40 @@ func (x *writeIndex) put(sl indexSlot) {
 // recIndexFrom is the number of record-level writes above which look-ups use a map.
 const recIndexFrom = 16
 
-// newTxn starts a checkpoint; hint is the expected number of keys written.
-func newTxn(base StateReader, hint int) *txn {
-	t := &txn{base: base, cpLog: make([]Write, 0, hint), dig: sha256.New()}
+// newTxn starts a checkpoint; hint is the expected number of keys written. Its buffers come
+// from spare when they are large enough (spare may be nil).
+func newTxn(base StateReader, hint int, spare *txnBufs) *txn {
+	t := &txn{base: base, dig: sha256.New()}
+	if spare == nil {
+		spare = &txnBufs{}
+	}
+	if cap(spare.cpLog) >= hint {
+		t.cpLog = spare.cpLog[:0]
+	} else {
+		t.cpLog = make([]Write, 0, hint)
+	}
+	t.values.spare = spare.chunks
 	seed := maphash.MakeSeed()
 	if m, ok := base.(*MemState); ok {
 		t.mem, seed = m, m.seed // one hash per key serves the checkpoint's index and the state
 	}
-	t.cp.init(seed, hint)
+	t.cp.init(seed, hint, spare.slots)
 	return t
+}
+
+// txnBufs are the buffers of a checkpoint's txn that outlive it in its Result: the write log,
+// the chunks its keys and values were copied into, the index of the log, and the receipts.
+// Result.Release hands them to the next Apply.
+type txnBufs struct {
+	cpLog    []Write
+	chunks   [][]byte
+	slots    []indexSlot
+	receipts []Receipt
+}
+
+// bufs returns t's buffers, for reuse once nothing refers to the writes any more.
+func (t *txn) bufs() *txnBufs {
+	return &txnBufs{cpLog: t.cpLog, chunks: append(t.values.used, t.values.spare...), slots: t.cp.slots}
 }
 
 // hash returns the hash of key that the checkpoint's index (and a MemState base) use. Callers

@@ -159,6 +159,7 @@ func (v *View) Replay(ctx context.Context, st *ledger.MemState) error {
 			return fmt.Errorf("%w: replay of checkpoint %d gives state root %s, the store holds %s", ErrCorrupt, seq, res.StateRoot, sm.stateRoot)
 		}
 		st.Commit(res.Writes)
+		res.Release() // the state copied the writes: the next checkpoint reuses the buffers
 	}
 	return nil
 }
