@@ -186,6 +186,9 @@ func (e *Executor) step(ctx context.Context) error {
 	}
 	next := meta.Seq + 1
 	q, err := e.take(ctx, meta.Seq)
+	if errors.Is(err, errStateMoved) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -330,8 +333,17 @@ func (e *Executor) take(ctx context.Context, applied uint64) (queued, error) {
 		case <-ctx.Done():
 			return queued{}, ctx.Err()
 		}
+		// The state may have moved without this executor: a node that joined from a
+		// snapshot imported it while the executor waited for checkpoint 1.
+		if m, err := ledger.ReadMeta(e.cfg.State); err == nil && m.Seq > applied {
+			e.cfg.Finality.resume(m.Seq)
+			return queued{}, errStateMoved
+		}
 	}
 }
+
+// errStateMoved makes step read the state's position again.
+var errStateMoved = errors.New("the state moved (an imported snapshot)")
 
 func (e *Executor) requeue(q queued) {
 	e.mu.Lock()
