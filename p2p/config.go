@@ -60,6 +60,11 @@ type Config struct {
 	LagThreshold uint64
 	// MaxServing bounds concurrent sync streams served.
 	MaxServing int
+	// FastJoinLag turns on the fast join (0: off). A node that holds no final checkpoint and
+	// whose best peer is more than this many final checkpoints ahead imports the latest
+	// attested state snapshot instead of replaying the history (Sink must implement
+	// SnapshotSink); until it has decided, it syncs no checkpoints and no producer chains.
+	FastJoinLag uint64
 
 	// Logger receives the node's logs (libp2p's and gossipsub's too); nil means slog.Default().
 	Logger *slog.Logger

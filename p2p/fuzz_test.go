@@ -49,6 +49,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		{Type: reqStatus}, {Type: reqLatest}, {Type: reqCheckpoints, From: 1, To: 300},
 		{Type: reqBlocks, Hashes: []ledger.Hash{{1}, {2}}},
 		{Type: reqProducerBlocks, Producer: seedSigner(1).ID(), From: 5, To: 9},
+		{Type: reqAttestation}, {Type: reqSnapshot, Seq: 1000, Offset: 16 << 20},
 	} {
 		f.Add(encodeRequest(r))
 	}
@@ -78,6 +79,8 @@ func FuzzDecodeResponse(f *testing.F) {
 		{Type: respBlock, Block: b.Encode()},
 		{Type: respDone, Count: 12},
 		{Type: respError, Code: codeBadRequest, Text: "no"},
+		{Type: respAttest, Attestation: seedShare(1).Encode()},
+		{Type: respSnapData, Size: 10, Data: []byte("JMNSNAP\x01")},
 	} {
 		f.Add(encodeResponse(r))
 	}
@@ -92,7 +95,8 @@ func FuzzDecodeResponse(f *testing.F) {
 		if !bytes.Equal(encodeResponse(r), data) {
 			t.Fatalf("accepted a non-canonical response %x", data)
 		}
-		if len(r.Status.Tips) > maxTips || len(r.Text) > maxErrorText {
+		if len(r.Status.Tips) > maxTips || len(r.Text) > maxErrorText || len(r.Attestation) > maxAttestation ||
+			len(r.Data) > maxSnapshotFrame || uint64(len(r.Data)) > r.Size || r.Size > MaxSnapshotBytes {
 			t.Fatal("limits not enforced")
 		}
 	})
@@ -179,5 +183,79 @@ func TestVoteEncodingRoundTrip(t *testing.T) {
 	}
 	if got.Seq != 42 || got.Sig.Signer != vote.Sig.Signer || ledger.VerifyVote("net", got) != nil {
 		t.Fatalf("decoded %+v", got)
+	}
+}
+
+// seedShare is a snapshot attestation share signed by seedSigner(i).
+func seedShare(i byte) *ledger.SnapshotAttestation {
+	a := &ledger.SnapshotAttestation{Seq: 10, Checkpoint: ledger.Hash{1}, StateRoot: ledger.Hash{2}, Digest: ledger.Hash{3}, Keys: 42}
+	a.Sign("fuzz", seedSigner(i))
+	return a
+}
+
+// FuzzValidateShare: the snapshot share validator never panics, and whatever it accepts is an
+// attestation with one valid signature of an active ministry member.
+func FuzzValidateShare(f *testing.F) {
+	v, n, _ := fuzzValidator(f)
+	good := &ledger.SnapshotAttestation{Seq: 10, Checkpoint: ledger.Hash{1}, StateRoot: ledger.Hash{2}, Digest: ledger.Hash{3}, Keys: 42}
+	good.Sign(n.g.Network, n.ministry[0])
+	f.Add(encodeShareMessage(good))
+	bureau := *good
+	bureau.Sigs = nil
+	bureau.Sign(n.g.Network, n.bureaus[0])
+	f.Add(encodeShareMessage(&bureau))
+	two := *good
+	two.Sign(n.g.Network, n.ministry[1])
+	f.Add(encodeShareMessage(&two))
+	f.Add([]byte{kindShare, 0xa0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		res, a := v.validateShare(data)
+		if res.res != pubsub.ValidationAccept {
+			if res.reason == nil {
+				t.Fatal("a refusal without a reason")
+			}
+			return
+		}
+		if a == nil || len(a.Sigs) != 1 || a.Seq == 0 {
+			t.Fatalf("accepted %+v", a)
+		}
+		if err := a.Verify(n.g.Network, []ledger.KeyID{a.Sigs[0].Signer}); err != nil {
+			t.Fatalf("accepted a forged share: %v", err)
+		}
+		if r, ok := v.members.Role(peer.ID(a.Sigs[0].Signer)); !ok || r != ledger.RoleMinistry {
+			t.Fatalf("accepted a share of a %s", r)
+		}
+	})
+}
+
+// The share validator refuses what the fast join must not trust: a bureau's signature, two
+// signatures, a forged one, garbage.
+func TestValidateShare(t *testing.T) {
+	v, n, _ := fuzzValidator(t)
+	good := &ledger.SnapshotAttestation{Seq: 10, Checkpoint: ledger.Hash{1}, StateRoot: ledger.Hash{2}, Digest: ledger.Hash{3}, Keys: 42}
+	good.Sign(n.g.Network, n.ministry[0])
+	if res, a := v.validateShare(encodeShareMessage(good)); res.res != pubsub.ValidationAccept || a == nil {
+		t.Fatalf("a ministry share: %v", res.reason)
+	}
+	bureau := &ledger.SnapshotAttestation{Seq: 10, Digest: ledger.Hash{3}}
+	bureau.Sign(n.g.Network, n.bureaus[0])
+	two := *good
+	two.Sigs = append([]ledger.Sig(nil), good.Sigs...)
+	two.Sign(n.g.Network, n.ministry[1])
+	forged := *good
+	forged.Digest = ledger.Hash{4}
+	stranger := &ledger.SnapshotAttestation{Seq: 10, Digest: ledger.Hash{3}}
+	stranger.Sign(n.g.Network, seedSigner(0x77))
+	for name, data := range map[string][]byte{
+		"bureau":   encodeShareMessage(bureau),
+		"two sigs": encodeShareMessage(&two),
+		"forged":   encodeShareMessage(&forged),
+		"stranger": encodeShareMessage(stranger),
+		"garbage":  {kindShare, 0xff, 0x00},
+		"too big":  append([]byte{kindShare}, make([]byte, maxShareMessage)...),
+	} {
+		if res, _ := v.validateShare(data); res.res != pubsub.ValidationReject {
+			t.Errorf("%s: %v, want reject", name, res.res)
+		}
 	}
 }

@@ -27,7 +27,7 @@ func messageID(m *pb.Message) string {
 // gossipOptions returns the gossipsub options of a node (see DESIGN.md "Gossip").
 func (n *Node) gossipOptions() []pubsub.Option {
 	proto := gossipProtocol(n.cfg.Network)
-	topics := []string{BlocksTopic(n.cfg.Network), FinalityTopic(n.cfg.Network)}
+	topics := []string{BlocksTopic(n.cfg.Network), FinalityTopic(n.cfg.Network), SnapshotsTopic(n.cfg.Network)}
 	params, thresholds := scoreParams(topics, n.cfg.SeenTTL, func(p peer.ID) float64 {
 		return -n.pen.value(p, time.Now())
 	})
@@ -79,6 +79,13 @@ func (n *Node) startGossip() error {
 	if n.finality, err = ps.Join(ft); err != nil {
 		return fmt.Errorf("join %s: %w", ft, err)
 	}
+	st := SnapshotsTopic(n.cfg.Network)
+	if err := ps.RegisterTopicValidator(st, n.shareValidator, pubsub.WithValidatorInline(true)); err != nil {
+		return fmt.Errorf("register snapshot share validator: %w", err)
+	}
+	if n.snapshots, err = ps.Join(st); err != nil {
+		return fmt.Errorf("join %s: %w", st, err)
+	}
 	bs, err := n.blocks.Subscribe(pubsub.WithBufferSize(n.cfg.QueueSize))
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", bt, err)
@@ -88,9 +95,16 @@ func (n *Node) startGossip() error {
 		bs.Cancel()
 		return fmt.Errorf("subscribe %s: %w", ft, err)
 	}
-	n.wg.Add(2)
+	ss, err := n.snapshots.Subscribe(pubsub.WithBufferSize(64))
+	if err != nil {
+		bs.Cancel()
+		fs.Cancel()
+		return fmt.Errorf("subscribe %s: %w", st, err)
+	}
+	n.wg.Add(3)
 	go n.readBlocks(bs)
 	go n.readVotes(fs)
+	go n.readShares(ss)
 	return nil
 }
 

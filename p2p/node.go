@@ -32,6 +32,8 @@ type Node struct {
 	ps       *pubsub.PubSub
 	blocks   *pubsub.Topic
 	finality *pubsub.Topic
+	// snapshots carries snapshot attestation shares (snapshot.go).
+	snapshots *pubsub.Topic
 
 	val     *validator
 	pen     *penalties
@@ -41,6 +43,8 @@ type Node struct {
 	syncer  *syncer
 	dialer  *dialer
 	serving chan struct{}
+	// snapServing bounds the snapshot streams served at once.
+	snapServing chan struct{}
 
 	// validateOff makes the validators accept everything (tests build forging peers with it).
 	validateOff bool
@@ -74,9 +78,15 @@ func newNode(cfg Config, members *Members, src Source, sink Sink, validateOff bo
 	n := &Node{
 		cfg: cfg, log: log.With("component", "p2p"), baseLog: log, members: members, src: src, sink: sink,
 		pen: newPenalties(), scores: newScoreBoard(), serving: make(chan struct{}, cfg.MaxServing),
+		snapServing: make(chan struct{}, maxSnapshotServing),
 		validateOff: validateOff, ctx: ctx, cancel: cancel,
 	}
 	n.syncer = newSyncer(n)
+	if _, ok := sink.(SnapshotSink); ok && cfg.FastJoinLag > 0 {
+		if seq, err := src.FinalSeq(); err == nil && seq == 0 {
+			n.syncer.joining.Store(true)
+		}
+	}
 	n.dialer = newDialer(n)
 	n.flow = newFlowTracer(func(reason string) {
 		n.metrics.dropped.WithLabelValues(reason).Inc()

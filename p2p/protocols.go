@@ -23,3 +23,8 @@ func BlocksTopic(network string) string { return "/jaminan/" + network + "/block
 
 // FinalityTopic returns the topic of finality votes and witness cosignatures of a network.
 func FinalityTopic(network string) string { return "/jaminan/" + network + "/finality/1" }
+
+// SnapshotsTopic returns the topic of snapshot attestation shares of a network. It is a topic of
+// its own, not the finality topic, so that nodes of a build without snapshots, which do not
+// subscribe to it, never see (and reject) a share.
+func SnapshotsTopic(network string) string { return "/jaminan/" + network + "/snapshots/1" }

@@ -156,6 +156,11 @@ func (n *Node) serve(w io.Writer, req *request) error {
 		to := min(req.To, final, req.From+MaxCheckpointsPerResponse-1)
 		for seq := req.From; seq <= to && !full(); seq++ {
 			if err := n.sendCheckpoint(send, seq); err != nil {
+				if errors.Is(err, ErrNotFound) && count == 0 {
+					// A node whose history starts at an imported snapshot lacks the
+					// checkpoints before it: not the client's fault, nor the server's.
+					return fail(codeUnavailable, err)
+				}
 				return err
 			}
 		}
@@ -175,6 +180,26 @@ func (n *Node) serve(w io.Writer, req *request) error {
 				return err
 			}
 			n.metrics.served.WithLabelValues("block").Inc()
+		}
+	case reqAttestation:
+		a, err := n.latestAttestation()
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return fail(codeInternal, err)
+		default:
+			if err := send(&response{Type: respAttest, Attestation: a.Encode()}); err != nil {
+				return err
+			}
+			n.metrics.served.WithLabelValues("attestation").Inc()
+		}
+	case reqSnapshot:
+		code, err := n.serveSnapshot(send, full, req)
+		if err != nil {
+			if code != 0 {
+				return fail(code, err)
+			}
+			return err
 		}
 	case reqProducerBlocks:
 		limit := int(min(req.To-req.From+1, MaxBlocksPerResponse))
@@ -334,6 +359,10 @@ func allowedResponse(req, resp msgType) bool {
 		return req == reqLatest || req == reqCheckpoints
 	case respBlock:
 		return req == reqBlocks || req == reqProducerBlocks
+	case respAttest:
+		return req == reqAttestation
+	case respSnapData:
+		return req == reqSnapshot
 	}
 	return false
 }
@@ -350,6 +379,10 @@ func requestName(t msgType) string {
 		return "blocks"
 	case reqProducerBlocks:
 		return "producer_blocks"
+	case reqAttestation:
+		return "attestation"
+	case reqSnapshot:
+		return "snapshot"
 	}
 	return "unknown"
 }

@@ -43,7 +43,20 @@ type syncer struct {
 
 	best    atomic.Uint64 // best final seq known from peers
 	delayed atomic.Bool   // a delayed round is scheduled
+
+	// joining is set while the node may still join from a snapshot (Config.FastJoinLag): it
+	// holds no final checkpoint and has not decided yet. Rounds then sync nothing else.
+	joining   atomic.Bool
+	joinTries int       // failed join rounds (the syncer's goroutine only)
+	joinFirst time.Time // when the first of them failed
 }
+
+// maxJoinTries is how many full rounds a node that wants to join from a snapshot tries before
+// it gives up and replays the history: rounds where no peer answered, none offered a snapshot,
+// or every offered snapshot failed. It gives up only once an AntiEntropy period has passed
+// since the first failure too: the rounds that connections trigger at start come in a burst,
+// each seeing the few peers connected so far, maybe none that holds a snapshot.
+const maxJoinTries = 3
 
 type want struct {
 	height uint64
@@ -190,6 +203,14 @@ func (s *syncer) round(ctx context.Context, full bool) error {
 		}
 		s.mu.Unlock()
 	}
+	if s.joining.Load() {
+		if !full {
+			return nil // a full round decides first
+		}
+		if done, err := s.join(ctx, peers, statuses); !done {
+			return err
+		}
+	}
 	s.mu.Lock()
 	wantFinal, finalHint := s.wantFinal, s.finalHint
 	s.wantFinal, s.finalHint = 0, ""
@@ -218,6 +239,53 @@ func (s *syncer) round(ctx context.Context, full bool) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// join decides, in a full round, whether the node joins from a snapshot, and does it. It
+// returns done once the node no longer waits to join: it joined, the peers are not far enough
+// ahead, it already holds checkpoints, or it tried maxJoinTries times.
+func (s *syncer) join(ctx context.Context, peers []peer.ID, statuses map[peer.ID]Status) (bool, error) {
+	n := s.n
+	local, err := n.src.FinalSeq()
+	if err != nil {
+		return false, fmt.Errorf("join from snapshot: %w", err)
+	}
+	stop := func(msg string, args ...any) (bool, error) {
+		s.joining.Store(false)
+		n.log.Info(msg, args...)
+		return true, nil
+	}
+	if local > 0 {
+		return stop("fast join: the node holds final checkpoints; syncing them", "final", local)
+	}
+	best := s.best.Load()
+	if len(statuses) > 0 && best <= n.cfg.FastJoinLag {
+		return stop("fast join: the peers are not far ahead; replaying the history", "best", best, "lag", n.cfg.FastJoinLag)
+	}
+	var jerr error
+	if len(statuses) == 0 {
+		jerr = errors.New("join from snapshot: no peer answered its status")
+	} else {
+		order := rank(peers, "", func(p peer.ID) uint64 { return statuses[p].FinalSeq })
+		a, err := n.joinFromSnapshot(ctx, order)
+		if err == nil {
+			return stop("joined from a snapshot; the history starts after it", "seq", a.Seq, "keys", a.Keys, "best", best)
+		}
+		jerr = err
+	}
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	s.joinTries++
+	if s.joinFirst.IsZero() {
+		s.joinFirst = time.Now()
+	}
+	if s.joinTries >= maxJoinTries && time.Since(s.joinFirst) >= n.cfg.AntiEntropy {
+		s.joining.Store(false)
+		n.log.Warn("fast join: giving up; replaying the history", "tries", s.joinTries, "err", jerr)
+		return true, nil
+	}
+	return false, jerr
 }
 
 // rank orders peers: the hint first, then by what they claim to have, highest first.
@@ -306,10 +374,24 @@ func (s *syncer) checkpointBatch(ctx context.Context, p peer.ID, local, target u
 	prev, prevTime := n.cfg.GenesisHash, uint64(0)
 	if local > 0 {
 		cb, _, err := n.src.Checkpoint(local)
-		if err != nil {
+		switch {
+		case err == nil:
+			prev, prevTime = cb.Checkpoint.Hash(), cb.Checkpoint.Time
+		case errors.Is(err, ErrNotFound):
+			// A history that starts at an imported snapshot holds no body of the checkpoint
+			// the snapshot is at; its hash and time are in the state.
+			bs, ok := n.src.(BaseSource)
+			if !ok {
+				return 0, fmt.Errorf("read checkpoint %d: %w", local, err)
+			}
+			seq, cp, t, berr := bs.Base()
+			if berr != nil || seq != local {
+				return 0, fmt.Errorf("read checkpoint %d: %w (base %d: %v)", local, err, seq, berr)
+			}
+			prev, prevTime = cp, t
+		default:
 			return 0, fmt.Errorf("read checkpoint %d: %w", local, err)
 		}
-		prev, prevTime = cb.Checkpoint.Hash(), cb.Checkpoint.Time
 	}
 	type item struct {
 		cb   *ledger.CheckpointBody

@@ -33,6 +33,13 @@ const (
 	maxKeyIDLen = 64
 	// maxErrorText bounds the message of an error frame.
 	maxErrorText = 256
+	// maxAttestation bounds an encoded snapshot attestation (ledger.DecodeSnapshotAttestation
+	// takes at most 16 KiB).
+	maxAttestation = 16 << 10
+	// maxSnapshotFrame bounds the snapshot bytes of one frame.
+	maxSnapshotFrame = 1 << 20
+	// MaxSnapshotBytes bounds the size of a snapshot file a node serves or fetches.
+	MaxSnapshotBytes = 1 << 40
 )
 
 // ErrProtocol is returned (wrapped) by the sync codec and client when a peer sends bytes that
@@ -50,12 +57,16 @@ const (
 	reqCheckpoints    msgType = 0x03 // checkpoints [From, To]
 	reqBlocks         msgType = 0x04 // blocks by hash
 	reqProducerBlocks msgType = 0x05 // blocks of Producer at heights [From, To]
+	reqAttestation    msgType = 0x06 // the latest complete snapshot attestation
+	reqSnapshot       msgType = 0x07 // the snapshot file at Seq, from byte Offset
 
 	respStatus     msgType = 0x41
 	respCheckpoint msgType = 0x42
 	respBlock      msgType = 0x43
 	respDone       msgType = 0x44 // the last frame of a complete response
 	respError      msgType = 0x45 // the server refuses the request
+	respAttest     msgType = 0x46 // a snapshot attestation
+	respSnapData   msgType = 0x47 // bytes of a snapshot file, with the file's size
 )
 
 // Tip is the highest height of a producer's chain that a node holds contiguously from height 1,
@@ -78,6 +89,8 @@ type request struct {
 	From, To uint64        // reqCheckpoints, reqProducerBlocks
 	Producer ledger.KeyID  // reqProducerBlocks
 	Hashes   []ledger.Hash // reqBlocks
+	Seq      uint64        // reqSnapshot: the attested checkpoint of the snapshot (≥ 1)
+	Offset   uint64        // reqSnapshot: the first byte wanted
 }
 
 // response is one response frame.
@@ -90,6 +103,9 @@ type response struct {
 	Count       uint64 // respDone: items sent before it
 	Code        uint64 // respError
 	Text        string // respError
+	Attestation []byte // respAttest: canonical ledger.SnapshotAttestation
+	Size        uint64 // respSnapData: size of the whole snapshot file
+	Data        []byte // respSnapData: 1..maxSnapshotFrame bytes of it
 }
 
 // Error codes of an error frame.
@@ -285,6 +301,9 @@ func encodeRequest(r *request) []byte {
 		e.bytes([]byte(r.Producer))
 		e.uvarint(r.From)
 		e.uvarint(r.To)
+	case reqSnapshot:
+		e.uvarint(r.Seq)
+		e.uvarint(r.Offset)
 	}
 	return e.b
 }
@@ -294,7 +313,12 @@ func decodeRequest(b []byte) (*request, error) {
 	d := decoder{b: b}
 	r := &request{Type: msgType(d.byte())}
 	switch r.Type {
-	case reqStatus, reqLatest:
+	case reqStatus, reqLatest, reqAttestation:
+	case reqSnapshot:
+		r.Seq, r.Offset = d.uvarint(), d.uvarint()
+		if d.err == nil && (r.Seq == 0 || r.Offset > MaxSnapshotBytes) {
+			d.fail("snapshot %d from byte %d", r.Seq, r.Offset)
+		}
 	case reqCheckpoints:
 		r.From, r.To = d.uvarint(), d.uvarint()
 		if d.err == nil && (r.From == 0 || r.To < r.From) {
@@ -326,7 +350,7 @@ func decodeRequest(b []byte) (*request, error) {
 
 // encodeResponse returns the canonical bytes of a response frame.
 func encodeResponse(r *response) []byte {
-	e := encoder{b: make([]byte, 0, 16+len(r.Checkpoint)+len(r.Certificate)+len(r.Block))}
+	e := encoder{b: make([]byte, 0, 32+len(r.Checkpoint)+len(r.Certificate)+len(r.Block)+len(r.Attestation)+len(r.Data))}
 	e.byte(byte(r.Type))
 	switch r.Type {
 	case respStatus:
@@ -347,6 +371,11 @@ func encodeResponse(r *response) []byte {
 	case respError:
 		e.uvarint(r.Code)
 		e.bytes([]byte(r.Text))
+	case respAttest:
+		e.bytes(r.Attestation)
+	case respSnapData:
+		e.uvarint(r.Size)
+		e.bytes(r.Data)
 	}
 	return e.b
 }
@@ -377,6 +406,14 @@ func decodeResponse(b []byte) (*response, error) {
 	case respError:
 		r.Code = d.uvarint()
 		r.Text = string(d.bytes(maxErrorText, true))
+	case respAttest:
+		r.Attestation = d.bytes(maxAttestation, false)
+	case respSnapData:
+		r.Size = d.uvarint()
+		r.Data = d.bytes(maxSnapshotFrame, false)
+		if d.err == nil && (r.Size > MaxSnapshotBytes || uint64(len(r.Data)) > r.Size) {
+			d.fail("snapshot data of %d bytes in a file of %d", len(r.Data), r.Size)
+		}
 	default:
 		d.fail("unknown response type 0x%02x", byte(r.Type))
 	}
