@@ -20,6 +20,12 @@ var ErrUnavailable = errors.New("unavailable")
 // nothing was stored, and the client retries later (507).
 var ErrNoSpace = errors.New("insufficient storage")
 
+// ErrBeforeHistory is returned (wrapped) by a View when what was asked for lies before the
+// history this node holds: it joined from a state snapshot, and the checkpoints, blocks and
+// record locations before it are not here (a node with the full history has them). Handlers
+// answer it with 404 and the code before_history.
+var ErrBeforeHistory = errors.New("before this node's history")
+
 // Backend is what the HTTP handlers need from a node. The node implements it over its store,
 // producer and p2p host; MemBackend implements it in memory for tests and the in-memory devnet.
 // Every method is safe for concurrent use.
@@ -150,6 +156,9 @@ type Status struct {
 	Peers     int          `json:"peers"`
 	Lag       uint64       `json:"lag"`   // final checkpoints known to exist but not yet applied
 	Ready     bool         `json:"ready"` // serving reads of current data (GET /readyz)
+	// HistoryStart is the checkpoint the node's stored history starts after: absent (0) for a
+	// node with the whole history, the snapshot's sequence for one that joined from a snapshot.
+	HistoryStart uint64 `json:"history_start,omitempty"`
 }
 
 // Finalized is the last final checkpoint a node applied.

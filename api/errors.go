@@ -20,8 +20,9 @@ const (
 	CodeUnavailable      = "unavailable"
 	CodeNoSpace          = "insufficient_storage" // the node's disk is (nearly) full
 	CodeInternal         = "internal"
-	CodeConflict         = "conflict" // the command needs another node (the leader, a ministry node)
-	CodeRefused          = "refused"  // the command was understood and refused
+	CodeConflict         = "conflict"       // the command needs another node (the leader, a ministry node)
+	CodeRefused          = "refused"        // the command was understood and refused
+	CodeBeforeHistory    = "before_history" // 404: the node's history starts after what was asked
 )
 
 // httpError is an error with the status and body a handler answers with.
@@ -74,6 +75,8 @@ func toHTTPError(err error) (*httpError, bool) {
 	switch {
 	case errors.As(err, &he):
 		return he, false
+	case errors.Is(err, ErrBeforeHistory):
+		return errorf(http.StatusNotFound, CodeBeforeHistory, "%v", err), false
 	case errors.Is(err, ErrNotFound):
 		return notFound("%v", err), false
 	case errors.Is(err, ErrNoSpace):

@@ -56,6 +56,12 @@ type Options struct {
 	Concurrency int
 	// CatchUp wipes the last bureau after the steps and times its catch-up.
 	CatchUp bool
+	// SnapshotInterval is the ministry nodes' snapshot_interval (0: the default, 5; negative:
+	// off). With snapshots the wiped bureau joins from the latest attested one (fast join) and
+	// replays only the checkpoints after it; without, it replays every checkpoint. A run under
+	// load orders few, large checkpoints (15 of about 15,000 records each in a default run on
+	// the 2-core machine), hence the small default; a deployment's is 1000.
+	SnapshotInterval int
 	// Ceilings measures the components on their own after the network is stopped;
 	// CeilingRecords is how many records the store apply ceiling applies.
 	Ceilings       bool
@@ -78,8 +84,11 @@ func DefaultOptions() Options {
 	return Options{Ministry: 3, Bureaus: 4, Mode: ModeProducer, Rates: []float64{2000, 5000, 10000, 20000, 40000, 0},
 		Warmup: 3 * time.Second, Duration: 10 * time.Second, Drain: 30 * time.Second,
 		BlockRecords: 1000, BlockInterval: 100 * time.Millisecond, CheckpointInterval: 100 * time.Millisecond,
-		Workers: 20000, MonthsBack: 48, Concurrency: 16, CatchUp: true, Ceilings: true, CeilingRecords: 30000, CeilingBlocks: 10, Seed: 1}
+		Workers: 20000, MonthsBack: 48, Concurrency: 16, CatchUp: true, Ceilings: true, CeilingRecords: 30000, CeilingBlocks: 10, Seed: 1, SnapshotInterval: 5}
 }
+
+// benchFastJoinLag is the nodes' fast_join_lag in a run (see SnapshotInterval).
+const benchFastJoinLag = 3
 
 func (o *Options) defaults() {
 	d := DefaultOptions()
@@ -130,6 +139,9 @@ func (o *Options) defaults() {
 	}
 	if o.CeilingBlocks == 0 {
 		o.CeilingBlocks = d.CeilingBlocks
+	}
+	if o.SnapshotInterval == 0 {
+		o.SnapshotInterval = d.SnapshotInterval
 	}
 	if o.Seed == 0 {
 		o.Seed = d.Seed
@@ -190,9 +202,7 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 			i := idx
 			idx++
 			names[name] = i
-			cfg.BlockRecords = o.BlockRecords
-			cfg.BlockInterval = node.Duration{Duration: o.BlockInterval}
-			cfg.CheckpointInterval = node.Duration{Duration: o.CheckpointInterval}
+			o.tune(cfg)
 			nopts.OnCommitted = func(_ *ledger.CheckpointBody, res *ledger.Result) { tr.committed(res) }
 		}}
 	for range o.Ministry {
@@ -522,7 +532,7 @@ func reportCatchUp(ctx context.Context, o Options, rep *Report, cu *CatchUp, err
 		fmt.Fprintf(o.Out, "warning: catch-up: %v\n", err)
 	default:
 		rep.CatchUp = cu
-		fmt.Fprintf(o.Out, "catch-up: %d records in %.1f s: %.0f records/s\n", cu.Records, cu.Seconds, cu.RecordsPerSec)
+		fmt.Fprintf(o.Out, "catch-up (%s): %d records in %.1f s: %.0f records/s\n", cu.Path, cu.Records, cu.Seconds, cu.RecordsPerSec)
 	}
 	return nil
 }
@@ -546,8 +556,7 @@ func catchUp(ctx context.Context, d *devnet.Devnet, i int, seq uint64, records i
 		time.Sleep(5 * time.Millisecond)
 	}
 	secs := time.Since(running).Seconds()
-	return &CatchUp{Node: d.Entries[i].Name, Checkpoints: seq, Records: records, Seconds: secs,
-		WipeSeconds: started.Seconds(), RecordsPerSec: float64(records) / secs}, n, nil
+	return newCatchUp(d.Entries[i].Name, seq, records, secs, started.Seconds(), n.JoinedFrom()), n, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -601,12 +610,16 @@ func nice() int {
 }
 
 // dirSize is the bytes the regular files under dir take on disk (allocated blocks, as du
-// counts them: badger's files are sparse).
+// counts them: badger's files are sparse). A ministry node's state snapshots (snapshots/, at
+// most two full copies of the state) are left out: they are not per record.
 func dirSize(dir string) int64 {
 	var n int64
 	_ = filepath.WalkDir(dir, func(_ string, e os.DirEntry, err error) error {
 		if err != nil {
 			return nil
+		}
+		if e.IsDir() && e.Name() == "snapshots" {
+			return filepath.SkipDir
 		}
 		if e.Type().IsRegular() {
 			if fi, err := e.Info(); err == nil {

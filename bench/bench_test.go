@@ -24,7 +24,7 @@ func TestRunSmall(t *testing.T) {
 	var progress bytes.Buffer
 	rep, err := Run(ctx, Options{Ministry: 1, Bureaus: 2, Mode: ModeProducer, Rates: []float64{300, 600},
 		Warmup: 500 * time.Millisecond, Duration: 2 * time.Second, Drain: 45 * time.Second, BlockRecords: 200,
-		Workers: 500, CatchUp: true, Ceilings: true, CeilingRecords: 4000, Dir: t.TempDir(), Out: &progress})
+		Workers: 500, CatchUp: true, Ceilings: true, CeilingRecords: 4000, Dir: t.TempDir(), Out: &progress, SnapshotInterval: 5})
 	if err != nil {
 		t.Fatalf("run: %v\nprogress:\n%s", err, progress.String())
 	}
@@ -109,6 +109,8 @@ func checkReport(t *testing.T, rep *Report, steps int) {
 	}
 	if c := rep.CatchUp; c == nil || c.Records != rep.RecordsFinal || c.Seconds <= 0 || c.RecordsPerSec <= 0 {
 		t.Errorf("catch-up: %+v", c)
+	} else {
+		checkCatchUpPath(t, c)
 	}
 	if len(rep.Ceilings) != 4 {
 		t.Fatalf("%d ceilings, want 4", len(rep.Ceilings))
@@ -236,4 +238,24 @@ func TestPlotWithoutLatencies(t *testing.T) {
 	if fi, err := os.Stat(p); err != nil || fi.Size() == 0 {
 		t.Fatalf("plot not written (%v)", err)
 	}
+}
+
+// checkCatchUpPath checks that the catch-up says consistently how it went: from a snapshot
+// inside the history and the checkpoints after it, or a replay of all of them. Which path a
+// short run takes depends on how many checkpoints it ordered, so both are accepted.
+func checkCatchUpPath(t *testing.T, c *CatchUp) {
+	t.Helper()
+	switch c.Path {
+	case "snapshot":
+		if c.SnapshotSeq == 0 || c.SnapshotSeq > c.Checkpoints || c.Replayed != c.Checkpoints-c.SnapshotSeq {
+			t.Errorf("catch-up from a snapshot: %+v", c)
+		}
+	case "replay":
+		if c.SnapshotSeq != 0 || c.Replayed != c.Checkpoints {
+			t.Errorf("catch-up by replay: %+v", c)
+		}
+	default:
+		t.Errorf("catch-up path %q", c.Path)
+	}
+	t.Logf("catch-up path %s (snapshot at %d, %d of %d checkpoints replayed), %.0f records/s", c.Path, c.SnapshotSeq, c.Replayed, c.Checkpoints, c.RecordsPerSec)
 }

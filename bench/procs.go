@@ -280,6 +280,9 @@ func (o *Options) tune(cfg *node.Config) {
 	cfg.BlockRecords = o.BlockRecords
 	cfg.BlockInterval = node.Duration{Duration: o.BlockInterval}
 	cfg.CheckpointInterval = node.Duration{Duration: o.CheckpointInterval}
+	cfg.SnapshotInterval = uint64(max(o.SnapshotInterval, 0))
+	cfg.FastJoin = o.SnapshotInterval > 0
+	cfg.FastJoinLag = benchFastJoinLag
 }
 
 // obs is node i serving final checkpoint seq, seen at time at.
@@ -669,21 +672,20 @@ func (pn *procNet) catchUp(ctx context.Context, i int, seq uint64, records int64
 	cl := client.New(p.url(), "")
 	cl.HTTP = pn.hc
 	deadline := running.Add(5 * time.Minute)
-	var at uint64
+	var at, base uint64
 	for at < seq {
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return nil, fmt.Errorf("%s reached final %d of %d in 5 minutes", p.name, at, seq)
 		}
 		if s, err := cl.Status(ctx); err == nil {
-			at = s.Finalized.Seq
+			at, base = s.Finalized.Seq, s.HistoryStart
 		}
 		if at < seq {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
 	secs := time.Since(running).Seconds()
-	return &CatchUp{Node: p.name, Checkpoints: seq, Records: records, Seconds: secs,
-		WipeSeconds: running.Sub(start).Seconds(), RecordsPerSec: float64(records) / secs}, nil
+	return newCatchUp(p.name, seq, records, secs, running.Sub(start).Seconds(), base), nil
 }
 
 // loadClient is the HTTP client of the load: it keeps a connection per concurrent submitter.

@@ -89,7 +89,7 @@ func TestRunProcs(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run")
 	rep, err := Run(ctx, Options{Procs: true, Binary: bin, Ministry: 1, Bureaus: 1, Rates: []float64{200},
 		Warmup: 500 * time.Millisecond, Duration: 2 * time.Second, Drain: 45 * time.Second, BlockRecords: 200,
-		Workers: 500, CatchUp: true, Dir: dir, Out: &progress})
+		Workers: 500, CatchUp: true, Dir: dir, Out: &progress, SnapshotInterval: 5})
 	if err != nil {
 		t.Fatalf("run: %v\nprogress:\n%s", err, progress.String())
 	}
@@ -149,6 +149,8 @@ func TestRunProcs(t *testing.T) {
 	}
 	if c := rep.CatchUp; c == nil || c.Records != rep.RecordsFinal || c.Seconds <= 0 || c.RecordsPerSec <= 0 {
 		t.Errorf("catch-up: %+v (warnings %q)", c, rep.Warnings)
+	} else {
+		checkCatchUpPath(t, c)
 	}
 	for _, w := range rep.Warnings {
 		t.Errorf("warning: %s", w)

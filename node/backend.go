@@ -111,6 +111,7 @@ func (b backend) Status(ctx context.Context) (api.Status, error) {
 		s.Lag = max(s.Lag, fs-h.meta.Seq)
 	}
 	s.Ready = n.Ready()
+	s.HistoryStart = h.v.Base()
 	return s, nil
 }
 
@@ -229,6 +230,9 @@ func (v *view) Checkpoint(seq uint64) (*ledger.CheckpointBody, *ledger.Certifica
 	if seq > v.h.meta.Seq {
 		return nil, nil, fmt.Errorf("checkpoint %d: %w", seq, api.ErrNotFound)
 	}
+	if base := v.h.v.Base(); seq <= base {
+		return nil, nil, fmt.Errorf("checkpoint %d: %w: it starts after checkpoint %d (joined from a snapshot)", seq, api.ErrBeforeHistory, base)
+	}
 	cb, err := v.h.v.Checkpoint(seq)
 	if err != nil {
 		return nil, nil, apiErr(err)
@@ -251,7 +255,7 @@ func (v *view) Block(h ledger.Hash) (*ledger.Block, api.BlockPlace, error) {
 func (v *view) Record(id ledger.Hash) ([]byte, api.Location, error) {
 	raw, loc, err := v.h.v.Record(id)
 	if err != nil {
-		return nil, api.Location{}, apiErr(err)
+		return nil, api.Location{}, v.beforeHistory(id, apiErr(err))
 	}
 	out := api.Location{Seq: loc.Seq, Block: loc.Block, BlockIndex: loc.BlockIndex, Index: loc.Index, Code: loc.Code}
 	if loc.Code != ledger.CodeOK {
@@ -270,7 +274,25 @@ func (v *view) Record(id ledger.Hash) ([]byte, api.Location, error) {
 
 func (v *view) RecordProof(id ledger.Hash) (*ledger.RecordProof, error) {
 	p, err := v.h.v.RecordProof(id)
-	return p, apiErr(err)
+	if err != nil {
+		return nil, v.beforeHistory(id, apiErr(err))
+	}
+	return p, nil
+}
+
+// beforeHistory turns "not found" for a record applied before the history this node holds (it
+// joined from a snapshot; the state knows the record, the store not where it was) into
+// api.ErrBeforeHistory: the record exists, this node cannot show it.
+func (v *view) beforeHistory(id ledger.Hash, err error) error {
+	base := v.h.v.Base()
+	if base == 0 || !errors.Is(err, api.ErrNotFound) {
+		return err
+	}
+	if _, seq, ok, serr := ledger.RecordStatus(v.h.v, id); serr == nil && ok && seq <= base {
+		return fmt.Errorf("record %s: %w: applied at checkpoint %d, and this node's history starts after %d (joined from a snapshot)",
+			id, api.ErrBeforeHistory, seq, base)
+	}
+	return err
 }
 
 func (v *view) WorkerOfKey(k ledger.KeyID) (ledger.WorkerID, bool, error) {

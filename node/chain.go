@@ -392,7 +392,7 @@ func (c *chain) Tip(p ledger.KeyID) (p2p.Tip, error) {
 
 func (c *chain) tip(v *store.View, p ledger.KeyID) (p2p.Tip, error) {
 	t := p2p.Tip{Producer: p}
-	height, hash, err := v.LatestRef(p)
+	height, hash, err := storedTip(v, p)
 	switch {
 	case err == nil:
 		t.Height, t.Hash = height, hash
@@ -477,7 +477,7 @@ func (c *chain) PutBlock(b *ledger.Block) error {
 			return fmt.Errorf("put block %s height %d: %w", p.Short(), height, p2p.ErrFork)
 		}
 	}
-	if stored, _, err := v.LatestRef(p); err == nil && stored >= height {
+	if stored, _, err := storedTip(v, p); err == nil && stored >= height {
 		return nil // settled below the ordered tip (a block rejected by the state machine)
 	}
 	c.mu.Lock()

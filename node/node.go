@@ -66,6 +66,7 @@ type Node struct {
 	disk     diskGuard              // refuses writes while the data directory's disk is nearly full
 	evidence *consensus.EvidenceLog // what the network layer proved; the ministry keeps its own
 	info     *netInfo               // what GET /v1/network reports beyond the store
+	snaps    *snapshots             // state snapshots: export and attestation, serving, fast join
 	witness  *consensus.Witness
 	http     *http.Server
 	httpAddr string
@@ -142,6 +143,9 @@ func Start(cfg Config, opts Options) (_ *Node, err error) {
 	n.chain.disk = n.disk
 	n.views = &finalViews{st: n.st, chain: n.chain, onFinal: func(m ledger.Meta) { n.info.finalized(m, uint64(n.clock().UnixMilli())) }}
 	n.views.refresh()
+	if n.snaps, err = openSnapshots(n); err != nil {
+		return nil, err
+	}
 	if n.metrics, err = newNodeMetrics(n.reg, n); err != nil {
 		return nil, err
 	}
@@ -240,6 +244,9 @@ func (n *Node) startNetwork() error {
 	cfg.Registerer = n.reg
 	cfg.AntiEntropy = n.cfg.SyncInterval.Duration
 	cfg.OnEvidence = n.recordEvidence
+	if n.cfg.FastJoin && n.self.Role == ledger.RoleBureau {
+		cfg.FastJoinLag = n.cfg.FastJoinLag
+	}
 	// The configured addresses replace p2p's defaults (0.0.0.0:4001, TCP and QUIC): appended to
 	// them, every node also listened there, and nodes sharing a machine all bound it (libp2p
 	// sets SO_REUSEPORT), so a dial to port 4001 reached whichever node the kernel picked.
@@ -269,7 +276,7 @@ func (n *Node) startNetwork() error {
 	}
 	n.regRaw.Store(&raw)
 	sink := sinkAdapter{chain: n.chain, vote: n.handleVote}
-	if n.p2p, err = p2p.New(cfg, p2p.NewMembers(reg, meta.Time), sourceAdapter{n.chain}, sink); err != nil {
+	if n.p2p, err = p2p.New(cfg, p2p.NewMembers(reg, meta.Time), snapSource{sourceAdapter{n.chain}, n.snaps}, snapSink{sink, n.snaps}); err != nil {
 		return fmt.Errorf("start p2p: %w", err)
 	}
 	n.chain.needBlocks = func(h ledger.Hash) {
@@ -456,6 +463,7 @@ func (n *Node) committed(cb *ledger.CheckpointBody, res *ledger.Result, blocks [
 	if n.onCommitted != nil {
 		n.onCommitted(cb, res)
 	}
+	n.snaps.committed(cb.Checkpoint.Seq)
 	opened, moved := transferSteps(blocks, res)
 	n.info.committed(cb, res, opened)
 	if n.prod != nil {

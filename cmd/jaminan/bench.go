@@ -33,6 +33,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	conc := fs.Int("concurrency", def.Concurrency, "concurrent submissions per bureau")
 	workers := fs.Int("workers", def.Workers, "synthetic workers per bureau")
 	catchUp := fs.Bool("catch-up", def.CatchUp, "after the steps, wipe the last bureau and time its catch-up")
+	snapInterval := fs.Int("snapshot-interval", def.SnapshotInterval, "ministry snapshot_interval; the catch-up joins from the latest attested snapshot (0: off, it replays every checkpoint)")
 	ceilings := fs.Bool("ceilings", def.Ceilings, "measure the component ceilings after the network stops")
 	ceilingRecords := fs.Int("ceiling-records", def.CeilingRecords, "records the store apply ceiling applies")
 	ceilingBlocks := fs.Int("ceiling-blocks", def.CeilingBlocks, "blocks per checkpoint in the store apply ceiling")
@@ -84,7 +85,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	o := bench.Options{Ministry: *ministry, Bureaus: *bureaus, Mode: *mode, Rates: rs, Warmup: *warmup, Duration: *duration,
 		Drain: *drain, BlockRecords: *blockRecords, BlockInterval: *blockInterval, CheckpointInterval: *cpInterval,
 		Workers: *workers, Concurrency: *conc, CatchUp: *catchUp, Ceilings: *ceilings, CeilingRecords: *ceilingRecords, CeilingBlocks: *ceilingBlocks,
-		Procs: *procs, Binary: *binary, Dir: *dir, Seed: *seed, Out: stderr, Logger: logs}
+		Procs: *procs, Binary: *binary, Dir: *dir, Seed: *seed, Out: stderr, Logger: logs, SnapshotInterval: *snapInterval}
+	if *snapInterval <= 0 {
+		o.SnapshotInterval = -1 // off; 0 in Options means the default
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *cpuProfile != "" {

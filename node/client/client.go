@@ -159,6 +159,8 @@ type Status struct {
 	Peers     int       `json:"peers"`
 	Lag       uint64    `json:"lag"`
 	Ready     bool      `json:"ready"`
+	// HistoryStart is the checkpoint the node's history starts after (0: the whole history).
+	HistoryStart uint64 `json:"history_start,omitempty"`
 }
 
 // Status returns the node's status.
