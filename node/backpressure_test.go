@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +65,61 @@ func TestBackPressure(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(b.metrics.refused.WithLabelValues("busy")); got == 0 {
 		t.Error("the refusal is not counted in jaminan_node_records_refused_total{reason=\"busy\"}")
+	}
+	if got := b.prod.PendingCount(); got != len(ids) {
+		t.Fatalf("%d records pending, want the %d acknowledged (a refused batch stores nothing)", got, len(ids))
+	}
+
+	tn.start("ministry-1")
+	waitFinal(t, b, ids, 60*time.Second)
+	res, err := c.Submit(ctx, gen.Next())
+	if err != nil || len(res.Accepted) == 0 {
+		t.Fatalf("submit once the pending records are final: %v", err)
+	}
+}
+
+// TestBackPressureWait: below max_pending_records, a bureau still refuses records that could not
+// expect to be final within max_pending_wait at the rate the network has been applying its
+// records. With no ministry node nothing is applied, so it takes only the floor of two blocks;
+// once the network applies them it takes records again.
+func TestBackPressureWait(t *testing.T) {
+	tn := newTestNet(t, "ministry-1", "bureau-44")
+	cfg := tn.cfgs["bureau-44"]
+	cfg.BlockRecords = 10 // floor: 20 records
+	cfg.MaxPendingWait = Duration{time.Second}
+	tn.cfgs["bureau-44"] = cfg
+	b := tn.start("bureau-44")
+	c := c2(b)
+	ctx := context.Background()
+	gen := contributions(200, "44")
+	var ids []string
+	var refused *client.Error
+	for i := 0; ; i++ {
+		res, err := c.Submit(ctx, gen.Next())
+		if errors.As(err, &refused) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range res.Accepted {
+			ids = append(ids, a.ID)
+		}
+		if i == 50 {
+			t.Fatalf("%d records pending, none applied, and the bureau still takes more", len(ids))
+		}
+	}
+	if refused.Status != http.StatusServiceUnavailable {
+		t.Fatalf("refusal %v, want 503", refused)
+	}
+	if got := testutil.ToFloat64(b.metrics.refused.WithLabelValues("busy")); got == 0 {
+		t.Error("the refusal is not counted in jaminan_node_records_refused_total{reason=\"busy\"}")
+	}
+	if err := b.prod.admit(1); err == nil || !strings.Contains(err.Error(), "max_pending_wait") {
+		t.Fatalf("admit with nothing applied: %v, want a refusal naming max_pending_wait", err)
+	}
+	if len(ids) > 20 {
+		t.Fatalf("%d records acknowledged with nothing applied, more than the floor of 20", len(ids))
 	}
 	if got := b.prod.PendingCount(); got != len(ids) {
 		t.Fatalf("%d records pending, want the %d acknowledged (a refused batch stores nothing)", got, len(ids))
