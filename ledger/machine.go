@@ -528,6 +528,17 @@ func recordID(rec *Record, raw []byte) Hash {
 	return rec.ID()
 }
 
+// RecordIDOf returns the ID of the record encoded in raw, which must be a record's canonical
+// encoding. An unsigned record's ID is the tagged hash of raw itself, computed without encoding
+// the record again.
+func RecordIDOf(raw []byte) (Hash, error) {
+	r, _, err := DecodeRecord(raw)
+	if err != nil {
+		return Hash{}, err
+	}
+	return recordID(&r, raw), nil
+}
+
 // rawRecordID names bytes that do not decode as a record.
 func rawRecordID(raw []byte) Hash {
 	r, _, err := DecodeRecord(raw)

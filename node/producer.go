@@ -365,6 +365,7 @@ func (p *producer) cut(ctx context.Context) (int, error) {
 	v := p.chain.st.View()
 	defer v.Release()
 	var recs [][]byte
+	var ids []ledger.Hash
 	size, upTo := 0, after
 	seen := map[ledger.Hash]bool{}
 	for _, e := range ents {
@@ -387,6 +388,7 @@ func (p *producer) cut(ctx context.Context) (int, error) {
 		}
 		seen[id] = true
 		recs = append(recs, e.Record)
+		ids = append(ids, id)
 		size += len(e.Record) + 16
 	}
 	if len(recs) > 0 {
@@ -429,8 +431,8 @@ func (p *producer) cut(ctx context.Context) (int, error) {
 	p.mu.Lock()
 	p.tip, p.after = &h, upTo
 	p.own[h.Height] = ownBlock{b: b, maxSeq: upTo, at: time.Now()}
-	for _, raw := range recs {
-		p.inflight[recordID(raw)] = h.Height
+	for _, id := range ids {
+		p.inflight[id] = h.Height
 	}
 	p.mu.Unlock()
 	if err := p.chain.PutBlock(b); err != nil {
@@ -561,9 +563,9 @@ var errTestCrash = errors.New("test crash after the block file")
 
 // recordID returns the ID of an encoded record (the node only carries records it decoded).
 func recordID(raw []byte) ledger.Hash {
-	r, _, err := ledger.DecodeRecord(raw)
+	id, err := ledger.RecordIDOf(raw)
 	if err != nil {
 		return ledger.Hash(sha256.Sum256(raw))
 	}
-	return r.ID()
+	return id
 }
