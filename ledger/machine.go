@@ -621,10 +621,14 @@ func (c *ctx) applyPrepared(p *prepared) Receipt {
 }
 
 // decodeRecord is DecodeRecord with a contribution's body decoded into k, a value reused window
-// after window (nothing keeps a body past its record), and its repeated strings shared.
+// after window (nothing keeps a body past its record), and the repeated strings of contribution
+// and employment records shared.
 func (c *ctx) decodeRecord(raw []byte, k *Contribution) (Record, Body, error) {
 	if r, k, ok := decodeRecordInto(raw, k, &c.strs); ok {
 		return r, k, nil
+	}
+	if r, e, ok := decodeEmploymentFast(raw, &c.strs); ok {
+		return r, e, nil
 	}
 	return decodeRecordGeneral(raw)
 }
