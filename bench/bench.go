@@ -455,7 +455,7 @@ func warm(ctx context.Context, drv *driver, tr *tracker) error {
 // for every acknowledged record to be final on every node.
 func runStep(ctx context.Context, o Options, drv *driver, tr *tracker, k int, rate float64, m meter) (Step, error) {
 	st := Step{Offered: rate}
-	shed0, errs0 := drv.shed.Load(), drv.errs.Load()
+	shed0, errs0, busy0 := drv.shed.Load(), drv.errs.Load(), drv.busy.Load()
 	lctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); drv.run(lctx, rate) }()
@@ -497,6 +497,7 @@ func runStep(ctx context.Context, o Options, drv *driver, tr *tracker, k int, ra
 	}
 	st.RSSMiB, st.HeapMiB = float64(rss)/(1<<20), float64(heap)/(1<<20)
 	st.Shed = drv.shed.Load() - shed0
+	st.Busy = drv.busy.Load() - busy0
 	st.SubmitErrors = drv.errs.Load() - errs0
 	drainFrom := time.Now()
 	for {

@@ -2,11 +2,14 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/jaminan/jaminan/api"
 	"github.com/jaminan/jaminan/intake"
 	"github.com/jaminan/jaminan/ledger"
 	"github.com/jaminan/jaminan/ledger/civil"
@@ -96,8 +99,48 @@ type driver struct {
 	offset  int // the network's UTC offset, for today's date
 	conc    int
 	errs    atomic.Int64
-	shed    atomic.Int64
+	shed    atomic.Int64 // records not offered: every submitter busy, or refused until the load stopped
+	busy    atomic.Int64 // submissions the bureau refused with back-pressure (503), retried
 	lastErr atomic.Value
+}
+
+// busyBackoff is the first and the longest wait before a submitter offers a batch the bureau
+// refused with back-pressure again, as a client does: the offered load meets the rate the
+// network carries instead of a stream of refusals (whose building would take the nodes' CPU).
+const (
+	busyBackoff    = 50 * time.Millisecond
+	busyBackoffMax = time.Second
+)
+
+// isBusy reports whether err is a bureau's back-pressure refusal (503, nothing stored).
+func isBusy(err error) bool {
+	var ce *client.Error
+	return errors.Is(err, api.ErrUnavailable) || (errors.As(err, &ce) && ce.Status == http.StatusServiceUnavailable)
+}
+
+// submitRetrying submits a batch, offering it again after a back-off while the bureau refuses it
+// with back-pressure and the load has not stopped.
+func (d *driver) submitRetrying(ctx context.Context, s *source, ins []intake.Input) ([]ledger.Hash, error) {
+	wait := busyBackoff
+	for {
+		// A submission under way when the load stops is finished, not cancelled: records the
+		// outbox took are on their way to a block, so they must be counted as acknowledged.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		ids, err := s.submit(sctx, ins, d.offset)
+		cancel()
+		if err == nil || !isBusy(err) {
+			return ids, err
+		}
+		d.busy.Add(1)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		wait = min(2*wait, busyBackoffMax)
+	}
 }
 
 const tick = 20 * time.Millisecond // how often a bureau's generator offers a batch
@@ -111,12 +154,11 @@ func (d *driver) run(ctx context.Context, rate float64) {
 			go func() {
 				defer wg.Done()
 				for ins := range batches {
-					// A submission under way when the load stops is finished, not cancelled:
-					// records the outbox took are on their way to a block, so they must be
-					// counted as acknowledged.
-					sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-					ids, err := s.submit(sctx, ins, d.offset)
-					cancel()
+					ids, err := d.submitRetrying(ctx, s, ins)
+					if isBusy(err) { // still refused when the load stopped: not offered after all
+						d.shed.Add(int64(len(ins)))
+						continue
+					}
 					if err != nil {
 						d.errs.Add(1)
 						d.lastErr.Store(err.Error())

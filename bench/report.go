@@ -91,6 +91,7 @@ type Step struct {
 	RSSMiB          float64 `json:"rss_mib"`  // peak in the window of the RSS of all nodes (the process's, or the sum of theirs)
 	HeapMiB         float64 `json:"heap_mib"` // Go heap in use, peak (all nodes)
 	Shed            int64   `json:"shed"`     // records not offered: every submitter busy
+	Busy            int64   `json:"busy"`     // batches a bureau refused with back-pressure (503), offered again
 	SubmitErrors    int64   `json:"submit_errors"`
 	Unfinished      int64   `json:"unfinished"` // acknowledged, not final on every bureau after the drain
 	DrainSeconds    float64 `json:"drain_seconds"`
@@ -211,8 +212,12 @@ func fmtRate(v float64) string {
 }
 
 func (s Step) line() string {
-	return fmt.Sprintf("offered %s/s: acked %.0f/s, final %.0f/s, p50 %.0f ms, p99 %.0f ms (%d samples), %.2f cores, %.1f µs CPU/record, RSS %.0f MiB, %d unfinished after %.0f s",
+	line := fmt.Sprintf("offered %s/s: acked %.0f/s, final %.0f/s, p50 %.0f ms, p99 %.0f ms (%d samples), %.2f cores, %.1f µs CPU/record, RSS %.0f MiB, %d unfinished after %.0f s",
 		fmtRate(s.Offered), s.AckedPerSec, s.FinalPerSec, s.P50ms, s.P99ms, s.Samples, s.CPUCores, s.CPUMicrosPerRecord, s.RSSMiB, s.Unfinished, s.DrainSeconds)
+	if s.Busy > 0 {
+		line += fmt.Sprintf(", %d batches refused busy and offered again", s.Busy)
+	}
+	return line
 }
 
 // WriteTable writes the report for people.

@@ -225,7 +225,9 @@ func (e *Executor) step(ctx context.Context) error {
 		}
 		blocks[i] = b
 	}
+	start := time.Now()
 	res, err := e.machine.Apply(e.cfg.State, cb, blocks)
+	e.cfg.Monitor.applySecs.Observe(time.Since(start).Seconds())
 	if err != nil {
 		e.cfg.Monitor.raise(AlarmApply, next, HealthHalted, "a checkpoint does not apply", "err", err)
 		e.cfg.Finality.halt(next)
@@ -238,7 +240,10 @@ func (e *Executor) step(ctx context.Context) error {
 		e.cfg.Finality.halt(next)
 		return ErrHalted
 	}
-	if err := e.cfg.State.Commit(cb, res); err != nil {
+	start = time.Now()
+	err = e.cfg.State.Commit(cb, res)
+	e.cfg.Monitor.commitSecs.Observe(time.Since(start).Seconds())
+	if err != nil {
 		if errors.Is(err, ErrRetry) {
 			if !e.retrying {
 				e.retrying = true

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,11 +88,46 @@ func NewMinistry(cfg MinistryConfig) (*Ministry, error) {
 		_ = m.Executor.Close()
 		return nil, fmt.Errorf("new ministry: %w", err)
 	}
+	if cfg.Registerer != nil {
+		if err := registerRaftMetrics(cfg.Registerer, m.Orderer.Raft()); err != nil {
+			_ = m.Orderer.Close(context.Background())
+			_ = m.Executor.Close()
+			return nil, fmt.Errorf("new ministry: %w", err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.wg.Add(1)
 	go m.reconcile(ctx)
 	return m, nil
+}
+
+// registerRaftMetrics exposes the Raft node's positions, read from raft.Stats when scraped: the
+// leader's commit index running ahead of a follower's applied index, or a growing time since
+// the last contact, is a ministry node falling behind or cut off.
+func registerRaftMetrics(reg prometheus.Registerer, r *raft.Raft) error {
+	stat := func(key string) float64 {
+		v := r.Stats()[key]
+		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+			return float64(n)
+		}
+		if d, err := time.ParseDuration(v); err == nil {
+			return d.Seconds()
+		}
+		return -1 // "never" (no contact yet) or unknown
+	}
+	for _, g := range []struct{ name, key, help string }{
+		{"jaminan_raft_last_log_index", "last_log_index", "Index of the last entry in this node's Raft log."},
+		{"jaminan_raft_commit_index", "commit_index", "Index of the last Raft entry this node knows committed."},
+		{"jaminan_raft_applied_index", "applied_index", "Index of the last Raft entry applied to the ordering FSM."},
+		{"jaminan_raft_fsm_pending", "fsm_pending", "Committed Raft entries waiting for the ordering FSM."},
+		{"jaminan_raft_last_contact_seconds", "last_contact", "Seconds since a follower last heard from the leader (0 on the leader, -1 never)."},
+	} {
+		if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: g.name, Help: g.help}, func() float64 { return stat(g.key) })); err != nil {
+			return fmt.Errorf("register raft metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // IsMember reports whether p is an active ministry member in the applied state: the transport's

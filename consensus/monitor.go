@@ -79,7 +79,13 @@ type Monitor struct {
 	refs        *prometheus.CounterVec
 	evidence    *prometheus.CounterVec
 	leader      prometheus.Counter
+	applySecs   prometheus.Histogram
+	commitSecs  prometheus.Histogram
 }
+
+// checkpointBuckets span a small checkpoint on a fast disk (1 ms) to a large one on a slow disk
+// (16 s).
+var checkpointBuckets = prometheus.ExponentialBuckets(0.001, 2, 15)
 
 // Metrics is the name the FSM uses for the Monitor's metric side.
 type Metrics = Monitor
@@ -104,9 +110,13 @@ func NewMonitor(reg prometheus.Registerer, log *slog.Logger) (*Monitor, error) {
 			Help: "Evidence objects recorded, by kind."}, []string{"kind"}),
 		leader: prometheus.NewCounter(prometheus.CounterOpts{Name: "jaminan_consensus_leader_changes_total",
 			Help: "Raft leadership changes observed."}),
+		applySecs: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "jaminan_consensus_checkpoint_apply_seconds",
+			Help: "Time the state machine took to apply a checkpoint (reading the state, the rules, the result), before storing it.", Buckets: checkpointBuckets}),
+		commitSecs: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "jaminan_consensus_checkpoint_commit_seconds",
+			Help: "Time storing an applied checkpoint took (its blocks, result, indexes and state, synced to disk); failed attempts included.", Buckets: checkpointBuckets}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.alarms, m.healthGauge, m.decided, m.applied, m.final, m.refs, m.evidence, m.leader} {
+		for _, c := range []prometheus.Collector{m.alarms, m.healthGauge, m.decided, m.applied, m.final, m.refs, m.evidence, m.leader, m.applySecs, m.commitSecs} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register consensus metrics: %w", err)
 			}

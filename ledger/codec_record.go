@@ -1,9 +1,10 @@
 package ledger
 
-// The fast path for decoding contribution records, the bulk of all traffic. decodeRecordFast
-// accepts exactly what DecodeRecord accepts for a contribution record and gives the same values
-// (FuzzDecodeRecordFast checks both directions); for anything else it reports ok=false and
-// DecodeRecord takes the general path, which also produces the error.
+// The fast path for decoding contribution and employment records, the bulk of all traffic.
+// decodeRecordFast accepts exactly what DecodeRecord accepts for a contribution record and gives
+// the same values, decodeEmploymentFast the same for an employment record (FuzzDecodeRecordFast
+// checks both directions); for anything else they report ok=false and DecodeRecord takes the
+// general path, which also produces the error.
 
 func (k *Contribution) appendCBOR(b []byte) []byte {
 	b = mapHead(b, true, true, true, true, k.Employer != "", true, true, k.Through != 0, true,
@@ -65,8 +66,9 @@ func (k *Contribution) canonicalGiven(seen uint32) bool {
 		opt(15, len(k.Evidence) != 0) && opt(16, k.Approved) && opt(17, k.Enrolled != 0) && opt(18, k.LegacyEmployer)
 }
 
-// read decodes a contribution and returns the set of keys it saw.
+// read decodes a contribution into k, zeroed first, and returns the set of keys it saw.
 func (k *Contribution) read(r *cborReader) (seen uint32) {
+	*k = Contribution{}
 	n, key := r.mapLen(18), 0
 	for range n {
 		key = r.key(key)
@@ -108,6 +110,48 @@ func (k *Contribution) read(r *cborReader) (seen uint32) {
 			k.Enrolled = uint32(r.uint(1<<32 - 1))
 		case 18:
 			k.LegacyEmployer = r.bool()
+		default:
+			r.bad = true
+		}
+	}
+	return seen
+}
+
+// Keys of an employment record that are always encoded (the others are omitted when zero).
+const employmentRequired = 1<<1 | 1<<2 | 1<<3 | 1<<4
+
+// canonicalGiven reports whether the keys seen are exactly those the canonical encoding of k has.
+func (k *Employment) canonicalGiven(seen uint32) bool {
+	opt := func(key int, nonzero bool) bool { return (seen&(1<<key) != 0) == nonzero }
+	return seen&employmentRequired == employmentRequired &&
+		opt(5, k.End != 0) && opt(6, k.Hukou != "") && opt(7, k.Birth != 0) && opt(8, k.Sex != 0)
+}
+
+// read decodes an employment record's body into k, zeroed first, and returns the set of keys
+// it saw.
+func (k *Employment) read(r *cborReader) (seen uint32) {
+	*k = Employment{}
+	n, key := r.mapLen(8), 0
+	for range n {
+		key = r.key(key)
+		seen |= 1 << key
+		switch key {
+		case 1:
+			k.Worker = WorkerID(r.hash())
+		case 2:
+			k.Employer = r.text()
+		case 3:
+			k.Region = r.text()
+		case 4:
+			k.Start = uint32(r.uint(1<<32 - 1))
+		case 5:
+			k.End = uint32(r.uint(1<<32 - 1))
+		case 6:
+			k.Hukou = r.text()
+		case 7:
+			k.Birth = uint32(r.uint(1<<32 - 1))
+		case 8:
+			k.Sex = uint8(r.uint(255))
 		default:
 			r.bad = true
 		}
@@ -161,40 +205,64 @@ func PeekRecordType(raw []byte) (RecordType, bool) {
 	return RecordType(t), !r.bad
 }
 
+// fastBody is a record body the fast path decodes: it reads its CBOR map from r (after zeroing
+// itself) and says whether the keys it saw are exactly those of its canonical encoding.
+type fastBody interface {
+	Body
+	read(r *cborReader) (seen uint32)
+	canonicalGiven(seen uint32) bool
+}
+
 // decodeRecordInto is decodeRecordFast decoding the body into k (which it zeroes first), taking
 // repeated strings from strs when it is not nil.
 func decodeRecordInto(raw []byte, k *Contribution, strs *strCache) (Record, *Contribution, bool) {
+	rec, ok := decodeRecordAs(raw, TypeContribution, k, strs)
+	if !ok {
+		return rec, nil, false
+	}
+	return rec, k, true
+}
+
+// decodeEmploymentFast decodes an employment record; ok is false for anything else or anything
+// not canonical.
+func decodeEmploymentFast(raw []byte, strs *strCache) (Record, *Employment, bool) {
+	k := new(Employment)
+	rec, ok := decodeRecordAs(raw, TypeEmployment, k, strs)
+	return rec, k, ok
+}
+
+// decodeRecordAs decodes a record of type typ whose body body reads, and reports whether the
+// bytes are exactly its canonical encoding.
+func decodeRecordAs[B fastBody](raw []byte, typ RecordType, body B, strs *strCache) (Record, bool) {
 	var rec Record
 	if len(raw) > MaxRecordSize {
-		return rec, nil, false
+		return rec, false
 	}
 	r := cborReader{b: raw, strs: strs}
 	n, key := r.mapLen(5), 0
-	var body *Contribution
 	var seen, bodySeen uint32
+	haveBody := false
 	for range n {
 		key = r.key(key)
 		seen |= 1 << key
 		switch key {
 		case 1:
 			rec.Type = RecordType(r.text())
-			if rec.Type != TypeContribution {
-				return rec, nil, false
+			if rec.Type != typ {
+				return rec, false
 			}
 		case 2:
 			rec.Author = r.keyID()
 		case 3:
 			rec.At = r.uint(1<<64 - 1)
 		case 4:
-			if rec.Type != TypeContribution {
-				return rec, nil, false
+			if rec.Type != typ {
+				return rec, false
 			}
 			start := r.off
-			*k = Contribution{}
-			body = k
-			bodySeen = body.read(&r)
+			bodySeen, haveBody = body.read(&r), true
 			if r.bad {
-				return rec, nil, false
+				return rec, false
 			}
 			rec.Body = raw[start:r.off:r.off]
 		case 5:
@@ -203,21 +271,21 @@ func decodeRecordInto(raw []byte, k *Contribution, strs *strCache) (Record, *Con
 			for range m {
 				var s Sig
 				if r.mapLen(2) != 2 || r.key(0) != 1 {
-					return rec, nil, false
+					return rec, false
 				}
 				s.Signer = KeyID(r.bytes())
 				if r.key(1) != 2 {
-					return rec, nil, false
+					return rec, false
 				}
 				s.Sig = r.bytes()
 				rec.Sigs = append(rec.Sigs, s)
 			}
 		default:
-			return rec, nil, false
+			return rec, false
 		}
 	}
-	if !r.done() || body == nil || !sigsSorted(rec.Sigs) {
-		return rec, nil, false
+	if !r.done() || !haveBody || !sigsSorted(rec.Sigs) {
+		return rec, false
 	}
 	// Canonical form. The reader already refused non-shortest heads, unsorted or repeated keys
 	// and values of the wrong type; what remains is that exactly the keys the encoder writes are
@@ -225,7 +293,7 @@ func decodeRecordInto(raw []byte, k *Contribution, strs *strCache) (Record, *Con
 	const envelopeRequired = 1<<1 | 1<<2 | 1<<4
 	if seen&envelopeRequired != envelopeRequired || (seen&(1<<3) != 0) != (rec.At != 0) ||
 		(seen&(1<<5) != 0) != (len(rec.Sigs) != 0) || !body.canonicalGiven(bodySeen) {
-		return rec, nil, false
+		return rec, false
 	}
-	return rec, body, true
+	return rec, true
 }

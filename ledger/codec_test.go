@@ -81,6 +81,11 @@ func randomContribution(r *rand.Rand) *Contribution {
 		Approved: r.IntN(2) == 0, Enrolled: ru32(r), LegacyEmployer: r.IntN(2) == 0}
 }
 
+func randomEmployment(r *rand.Rand) *Employment {
+	return &Employment{Worker: WorkerID(rhash(r)), Employer: rtext(r), Region: rtext(r), Start: ru32(r), End: ru32(r),
+		Hukou: rtext(r), Birth: ru32(r), Sex: uint8(ru32(r))}
+}
+
 // normalise maps empty slices to nil, which the reflection decoder and the hand decoders treat
 // differently but encode alike.
 func normalise(v fastObj) {
@@ -146,7 +151,11 @@ func TestRecordEncodingMatchesReflection(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	s := SignerFromSeed(bytes.Repeat([]byte{7}, 32))
 	for i := range 3000 {
-		rec := NewRecord(KeyID(rbytes(r)), uint64(rint(r)), randomContribution(r))
+		var body Body = randomContribution(r)
+		if i%3 == 0 {
+			body = randomEmployment(r)
+		}
+		rec := NewRecord(KeyID(rbytes(r)), uint64(rint(r)), body)
 		for range r.IntN(3) {
 			rec.Sign("n", s)
 			rec.Sigs[len(rec.Sigs)-1].Signer = KeyID(rbytes(r))
@@ -168,6 +177,7 @@ func checkFastMatchesGeneral(t *testing.T, b []byte) {
 	t.Helper()
 	fr, fk, ok := decodeRecordFast(b)
 	gr, gk, err := decodeRecordGeneral(b)
+	checkEmploymentFastMatchesGeneral(t, b, gr, gk, err)
 	_, isContribution := gk.(*Contribution)
 	switch {
 	case ok && err != nil:
@@ -200,6 +210,32 @@ func checkFastMatchesGeneral(t *testing.T, b []byte) {
 		normalise(ak)
 		if !reflect.DeepEqual(ar, fr) || !reflect.DeepEqual(ak, fk) {
 			t.Fatalf("decodeRecordInto disagrees on %x:\n%+v %+v\n%+v %+v", b, ar, ak, fr, fk)
+		}
+	}
+}
+
+// checkEmploymentFastMatchesGeneral is checkFastMatchesGeneral for employment records, decoded
+// with and without the shared string cache.
+func checkEmploymentFastMatchesGeneral(t *testing.T, b []byte, gr Record, gk Body, err error) {
+	t.Helper()
+	_, isEmployment := gk.(*Employment)
+	for _, strs := range []*strCache{nil, &sharedStrs} {
+		er, ek, ok := decodeEmploymentFast(b, strs)
+		switch {
+		case ok && err != nil:
+			t.Fatalf("fast employment decoder accepts %x, general refuses: %v", b, err)
+		case !ok && err == nil && isEmployment:
+			t.Fatalf("fast decoder refuses employment record %x", b)
+		case ok:
+			if len(gr.Sigs) == 0 {
+				gr.Sigs = nil
+			}
+			if len(er.Sigs) == 0 {
+				er.Sigs = nil
+			}
+			if !reflect.DeepEqual(er, gr) || !reflect.DeepEqual(ek, gk) {
+				t.Fatalf("decoders disagree on %x:\nfast %+v %+v\ngen  %+v %+v", b, er, ek, gr, gk)
+			}
 		}
 	}
 }
@@ -290,6 +326,54 @@ func TestFastDecoderRefusesNonCanonicalKeys(t *testing.T) {
 		}
 		if _, _, err := decodeRecordGeneral(b); err == nil {
 			t.Errorf("%s: general decoder accepts", name)
+		}
+	}
+}
+
+// TestFastEmploymentDecoderRefusesNonCanonicalKeys is TestFastDecoderRefusesNonCanonicalKeys for
+// employment records: each key toggled against the canonical set of a record whose optional
+// fields are zero.
+func TestFastEmploymentDecoderRefusesNonCanonicalKeys(t *testing.T) {
+	k := &Employment{Worker: WorkerID{1}, Employer: testEmployer, Region: "440300", Start: 20230101}
+	vals := map[int]func([]byte) []byte{
+		1: func(b []byte) []byte { return appendBytes(b, k.Worker[:]) },
+		2: func(b []byte) []byte { return appendText(b, k.Employer) },
+		3: func(b []byte) []byte { return appendText(b, k.Region) },
+		4: func(b []byte) []byte { return appendHead(b, majUint, uint64(k.Start)) },
+		5: func(b []byte) []byte { return appendHead(b, majUint, uint64(k.End)) },
+		6: func(b []byte) []byte { return appendText(b, k.Hukou) },
+		7: func(b []byte) []byte { return appendHead(b, majUint, uint64(k.Birth)) },
+		8: func(b []byte) []byte { return appendHead(b, majUint, uint64(k.Sex)) },
+	}
+	encode := func(keys uint32) []byte {
+		n := 0
+		for key := 1; key <= 8; key++ {
+			if keys&(1<<key) != 0 {
+				n++
+			}
+		}
+		b := appendHead(nil, majMap, uint64(n))
+		for key := 1; key <= 8; key++ {
+			if keys&(1<<key) != 0 {
+				b = vals[key](appendKey(b, byte(key)))
+			}
+		}
+		return appendRecord(nil, &Record{Type: TypeEmployment, Author: fixtureSigner(1).ID(), At: 5, Body: b}, false)
+	}
+	canonical := encode(employmentRequired)
+	if _, _, err := decodeRecordGeneral(canonical); err != nil {
+		t.Fatalf("the canonical form is refused by the general decoder: %v", err)
+	}
+	if _, _, ok := decodeEmploymentFast(canonical, nil); !ok {
+		t.Fatal("the canonical form is refused")
+	}
+	for key := 1; key <= 8; key++ {
+		b := encode(uint32(employmentRequired) ^ 1<<key) // a required key dropped, or a zero optional one added
+		if _, _, ok := decodeEmploymentFast(b, nil); ok {
+			t.Errorf("key %d toggled: fast decoder accepts", key)
+		}
+		if _, _, err := decodeRecordGeneral(b); err == nil {
+			t.Errorf("key %d toggled: general decoder accepts", key)
 		}
 	}
 }

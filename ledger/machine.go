@@ -528,6 +528,17 @@ func recordID(rec *Record, raw []byte) Hash {
 	return rec.ID()
 }
 
+// RecordIDOf returns the ID of the record encoded in raw, which must be a record's canonical
+// encoding. An unsigned record's ID is the tagged hash of raw itself, computed without encoding
+// the record again.
+func RecordIDOf(raw []byte) (Hash, error) {
+	r, _, err := DecodeRecord(raw)
+	if err != nil {
+		return Hash{}, err
+	}
+	return recordID(&r, raw), nil
+}
+
 // rawRecordID names bytes that do not decode as a record.
 func rawRecordID(raw []byte) Hash {
 	r, _, err := DecodeRecord(raw)
@@ -610,10 +621,14 @@ func (c *ctx) applyPrepared(p *prepared) Receipt {
 }
 
 // decodeRecord is DecodeRecord with a contribution's body decoded into k, a value reused window
-// after window (nothing keeps a body past its record), and its repeated strings shared.
+// after window (nothing keeps a body past its record), and the repeated strings of contribution
+// and employment records shared.
 func (c *ctx) decodeRecord(raw []byte, k *Contribution) (Record, Body, error) {
 	if r, k, ok := decodeRecordInto(raw, k, &c.strs); ok {
 		return r, k, nil
+	}
+	if r, e, ok := decodeEmploymentFast(raw, &c.strs); ok {
+		return r, e, nil
 	}
 	return decodeRecordGeneral(raw)
 }

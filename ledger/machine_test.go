@@ -97,6 +97,21 @@ func TestRecordIDShortcutMatches(t *testing.T) {
 	if recordID(&rec, raw) != rec.ID() {
 		t.Fatal("unsigned shortcut gives another ID")
 	}
+	// RecordIDOf, for callers holding only the bytes: unsigned and signed records, and bytes
+	// that are not a record.
+	signed := n.rec(n.bureau["44"], &ConsentGrant{Worker: worker(1), Grantee: testEmployer, Scope: "history", From: 20230101}, n.bureau["51"])
+	for _, b := range [][]byte{raw, signed} {
+		r, _, err := DecodeRecord(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id, err := RecordIDOf(b); err != nil || id != r.ID() {
+			t.Fatalf("RecordIDOf: %v, %v; want %v (signatures %d)", id, err, r.ID(), len(r.Sigs))
+		}
+	}
+	if _, err := RecordIDOf(raw[:len(raw)-1]); err == nil {
+		t.Fatal("RecordIDOf of truncated bytes: no error")
+	}
 }
 
 // Apply skips the block check only for a value built or verified for its network: a block decoded

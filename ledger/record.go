@@ -121,6 +121,9 @@ func DecodeRecord(b []byte) (Record, Body, error) {
 	if r, k, ok := decodeRecordFast(b); ok {
 		return r, k, nil
 	}
+	if r, k, ok := decodeEmploymentFast(b, nil); ok {
+		return r, k, nil
+	}
 	return decodeRecordGeneral(b)
 }
 

@@ -82,6 +82,11 @@ type Config struct {
 	// applied checkpoint: beyond it, new records get 503 until the network catches up
 	// (back-pressure; docs/OPERATING.md, "Back-pressure").
 	MaxPendingRecords int `json:"max_pending_records,omitempty"`
+	// MaxPendingWait bounds how long a record a bureau acknowledges can expect to wait before
+	// it is final: the records pending over the rate at which the network applied this
+	// bureau's records in the last minute. Beyond it new records get 503, as beyond
+	// max_pending_records (docs/OPERATING.md, "Back-pressure"). 0 turns it off.
+	MaxPendingWait Duration `json:"max_pending_wait,omitempty"`
 	// ShutdownTimeout bounds `jaminan node`'s stop after SIGTERM or SIGINT: the orderly close
 	// gets this long, and a process whose close is still stuck a few seconds later (a store
 	// that cannot write its last tables to a full or vanished disk) exits without it. What was
@@ -117,6 +122,16 @@ const DefaultMinFreeDiskMiB = 256
 // bureau, and keeps a bureau's memory for records in flight to some tens of MiB.
 const DefaultMaxPendingRecords = 100_000
 
+// DefaultMaxPendingWait is how long a bureau lets an acknowledged record expect to wait before it
+// is final: long enough to ride out the bursts of a month-end upload, short enough that an
+// acknowledgement still means "final soon" when the network cannot keep up.
+const DefaultMaxPendingWait = 30 * time.Second
+
+// pendingWaitFloor is the pending records below which max_pending_wait never refuses: two full
+// blocks, so that a bureau whose network has applied nothing of it lately (just started, or idle)
+// still takes an upload while the rate builds up.
+func pendingWaitFloor(blockRecords int) int { return 2 * blockRecords }
+
 // DefaultConfig returns the defaults; DataDir, Key, Genesis and Pepper must still be set.
 func DefaultConfig() Config {
 	return Config{
@@ -130,6 +145,7 @@ func DefaultConfig() Config {
 		RaftTimings:        "default",
 		MinFreeDiskMiB:     DefaultMinFreeDiskMiB,
 		MaxPendingRecords:  DefaultMaxPendingRecords,
+		MaxPendingWait:     Duration{DefaultMaxPendingWait},
 		ShutdownTimeout:    Duration{30 * time.Second},
 		SnapshotInterval:   DefaultSnapshotInterval,
 		FastJoin:           true,
@@ -211,6 +227,7 @@ func settings() []setting {
 			c.MaxPendingRecords = n
 			return err
 		}, func(c *Config) string { return strconv.Itoa(c.MaxPendingRecords) }},
+		dur("max-pending-wait", "expected wait to final beyond which new records get 503 (0: no bound)", func(c *Config) *Duration { return &c.MaxPendingWait }),
 		dur("shutdown-timeout", "time the node gets to close after SIGTERM before it exits without closing", func(c *Config) *Duration { return &c.ShutdownTimeout }),
 		{"min-free-disk-mib", "free MiB below which the node stops writing (0: no guard)", func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
@@ -330,6 +347,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxPendingRecords < 1 || c.MaxPendingRecords > 100_000_000 {
 		bad("max_pending_records", "%d outside 1–100000000", c.MaxPendingRecords)
+	}
+	if c.MaxPendingWait.Duration != 0 && (c.MaxPendingWait.Duration < time.Second || c.MaxPendingWait.Duration > 24*time.Hour) {
+		bad("max_pending_wait", "%v outside 1s–24h (or 0: no bound)", c.MaxPendingWait)
 	}
 	if c.MinFreeDiskMiB < 0 || c.MinFreeDiskMiB > 1<<20 {
 		bad("min_free_disk_mib", "%d outside 0–1048576", c.MinFreeDiskMiB)

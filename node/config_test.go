@@ -52,12 +52,13 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 	cfg.SyncInterval = Duration{0}
 	cfg.RaftTimings = "slow"
 	cfg.ShutdownTimeout = Duration{0}
+	cfg.MaxPendingWait = Duration{time.Millisecond}
 	err := cfg.Validate()
 	if err == nil {
 		t.Fatal("invalid configuration accepted")
 	}
 	for _, field := range []string{"data_dir", "key", "genesis", "pepper", "http", "listen", "peers", "log_level",
-		"block_interval", "block_records", "checkpoint_interval", "sync_interval", "raft_timings", "shutdown_timeout"} {
+		"block_interval", "block_records", "checkpoint_interval", "sync_interval", "raft_timings", "shutdown_timeout", "max_pending_wait"} {
 		if !strings.Contains(err.Error(), field+":") {
 			t.Errorf("error does not name %s:\n%v", field, err)
 		}

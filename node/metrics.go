@@ -71,6 +71,10 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 				}
 				return float64(free)
 			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jaminan_store_lsm_bytes", Help: "Bytes of the ledger store's tables, as badger last measured them (once a minute)."},
+			func() float64 { lsm, _ := n.chain.st.Size(); return float64(lsm) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jaminan_store_vlog_bytes", Help: "Bytes of the ledger store's value log files, as badger last measured them (once a minute)."},
+			func() float64 { _, vlog := n.chain.st.Size(); return float64(vlog) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jaminan_node_unordered_blocks", Help: "Blocks held that no applied checkpoint orders yet."},
 			func() float64 { return float64(n.chain.PoolSize()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jaminan_node_raft_state", Help: "Raft state of a ministry node: 0 follower, 1 candidate, 2 leader, -1 other or not a ministry node."},

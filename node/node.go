@@ -159,6 +159,7 @@ func Start(cfg Config, opts Options) (_ *Node, err error) {
 	n.prod = &producer{signer: n.signer, network: n.genesis.Network, outbox: n.outbox, chain: n.chain,
 		dir: filepath.Join(cfg.DataDir, "produced"), publish: n.p2p.PublishBlock, log: n.log.With("component", "producer"),
 		interval: cfg.BlockInterval.Duration, maxRecs: cfg.BlockRecords, maxPending: cfg.MaxPendingRecords, clock: n.clock,
+		maxWait: cfg.MaxPendingWait.Duration, waitFloor: pendingWaitFloor(cfg.BlockRecords),
 		syncNow: n.p2p.SyncNow,
 		onBlock: func(int) { n.metrics.blocks.Inc() },
 		onPublish: func(err error) {

@@ -52,9 +52,15 @@ type producer struct {
 	// maxPending bounds the acknowledged records not yet applied (0: no bound); beyond it
 	// Submit refuses with api.ErrUnavailable (back-pressure).
 	maxPending int
-	clock      func() time.Time
-	onBlock    func(records int)
-	onPublish  func(error)
+	// maxWait bounds the wait a new record can expect before it is final, from the records
+	// pending and the rate the network applied this bureau's records lately (0: no bound);
+	// below waitFloor pending records it never refuses (a network that has applied nothing
+	// lately, such as one just started, has no rate yet).
+	maxWait   time.Duration
+	waitFloor int
+	clock     func() time.Time
+	onBlock   func(records int)
+	onPublish func(error)
 	// crashAfterFile, in tests, makes cut stop after writing a block file, before marking the
 	// outbox: the state a crash at that moment leaves.
 	crashAfterFile atomic.Bool
@@ -65,6 +71,7 @@ type producer struct {
 	own      map[uint64]ownBlock    // by height
 	inflight map[ledger.Hash]uint64 // record ID → height of the own unordered block carrying it
 	pending  map[ledger.Hash]bool   // acknowledged, not yet in an applied checkpoint
+	drain    drainRate              // how fast pending records are applied
 
 	kick   chan struct{}
 	cancel context.CancelFunc
@@ -179,14 +186,8 @@ func openProducer(p *producer) error {
 
 // Submit makes records durable in the outbox (api.Backend.Submit).
 func (p *producer) Submit(ctx context.Context, recs []ledger.Record) ([]api.SubmitResult, error) {
-	if p.maxPending > 0 {
-		p.mu.Lock()
-		n := len(p.pending)
-		p.mu.Unlock()
-		if n+len(recs) > p.maxPending {
-			return nil, fmt.Errorf("submit: %w: %w: %d records acknowledged and not yet final, the limit is %d (max_pending_records)",
-				api.ErrUnavailable, errBusy, n, p.maxPending)
-		}
+	if err := p.admit(len(recs)); err != nil {
+		return nil, err
 	}
 	out := make([]api.SubmitResult, len(recs))
 	g, gctx := errgroup.WithContext(ctx)
@@ -236,6 +237,32 @@ func (p *producer) Pending(id ledger.Hash) bool {
 	return p.pending[id]
 }
 
+// admit refuses a batch of n records with errBusy when the bureau holds too many acknowledged
+// records not yet final: more than max_pending_records, or more than the network, at the rate it
+// applied this bureau's records over the last drainWindow, would make final within
+// max_pending_wait. The second keeps the acknowledgement honest: a record taken is a record the
+// bureau can expect to see final soon, not one at the end of minutes of backlog.
+func (p *producer) admit(n int) error {
+	if p.maxPending <= 0 && p.maxWait <= 0 {
+		return nil
+	}
+	now := p.clock()
+	p.mu.Lock()
+	pending := len(p.pending)
+	rate := p.drain.perSecond(now)
+	allowed := p.drain.pendingAllowed(now, p.maxWait, p.waitFloor)
+	p.mu.Unlock()
+	if p.maxPending > 0 && pending+n > p.maxPending {
+		return fmt.Errorf("submit: %w: %w: %d records acknowledged and not yet final, the limit is %d (max_pending_records)",
+			api.ErrUnavailable, errBusy, pending, p.maxPending)
+	}
+	if p.maxWait > 0 && pending+n > allowed {
+		return fmt.Errorf("submit: %w: %w: %d records acknowledged and not yet final; at the %.0f records/s the network applied of this bureau's over the last %v, more would wait longer than %v to become final (max_pending_wait)",
+			api.ErrUnavailable, errBusy, pending, rate, drainWindow, p.maxWait)
+	}
+	return nil
+}
+
 // PendingCount returns the number of acknowledged records not yet applied.
 func (p *producer) PendingCount() int {
 	p.mu.Lock()
@@ -247,11 +274,17 @@ func (p *producer) PendingCount() int {
 func (p *producer) committed(res *ledger.Result, blocks []*ledger.Block) {
 	var prune uint64
 	var remove []string
+	now := p.clock()
 	p.mu.Lock()
+	settled := 0
 	for _, r := range res.Receipts {
-		delete(p.pending, r.ID)
+		if p.pending[r.ID] {
+			delete(p.pending, r.ID)
+			settled++
+		}
 		delete(p.inflight, r.ID)
 	}
+	p.drain.add(now, settled)
 	for _, b := range blocks {
 		if b.Header.Producer != p.signer.ID() {
 			continue
@@ -332,6 +365,7 @@ func (p *producer) cut(ctx context.Context) (int, error) {
 	v := p.chain.st.View()
 	defer v.Release()
 	var recs [][]byte
+	var ids []ledger.Hash
 	size, upTo := 0, after
 	seen := map[ledger.Hash]bool{}
 	for _, e := range ents {
@@ -354,6 +388,7 @@ func (p *producer) cut(ctx context.Context) (int, error) {
 		}
 		seen[id] = true
 		recs = append(recs, e.Record)
+		ids = append(ids, id)
 		size += len(e.Record) + 16
 	}
 	if len(recs) > 0 {
@@ -396,8 +431,8 @@ func (p *producer) cut(ctx context.Context) (int, error) {
 	p.mu.Lock()
 	p.tip, p.after = &h, upTo
 	p.own[h.Height] = ownBlock{b: b, maxSeq: upTo, at: time.Now()}
-	for _, raw := range recs {
-		p.inflight[recordID(raw)] = h.Height
+	for _, id := range ids {
+		p.inflight[id] = h.Height
 	}
 	p.mu.Unlock()
 	if err := p.chain.PutBlock(b); err != nil {
@@ -528,9 +563,9 @@ var errTestCrash = errors.New("test crash after the block file")
 
 // recordID returns the ID of an encoded record (the node only carries records it decoded).
 func recordID(raw []byte) ledger.Hash {
-	r, _, err := ledger.DecodeRecord(raw)
+	id, err := ledger.RecordIDOf(raw)
 	if err != nil {
 		return ledger.Hash(sha256.Sum256(raw))
 	}
-	return r.ID()
+	return id
 }

@@ -464,3 +464,14 @@ func checkValue(item *badger.Item, v []byte) error {
 	}
 	return nil
 }
+
+// Size returns the bytes of the store's tables (LSM) and value log files, as badger last
+// measured them (it refreshes the figures once a minute); zeros once the store is closed.
+func (s *Store) Size() (lsm, vlog int64) {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return 0, 0
+	}
+	return s.db.Size()
+}
