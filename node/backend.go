@@ -247,7 +247,13 @@ func (v *view) Checkpoint(seq uint64) (*ledger.CheckpointBody, *ledger.Certifica
 func (v *view) Block(h ledger.Hash) (*ledger.Block, api.BlockPlace, error) {
 	b, p, err := v.h.v.Block(h)
 	if err != nil {
-		return nil, api.BlockPlace{}, apiErr(err)
+		err = apiErr(err)
+		if base := v.h.v.Base(); base != 0 && errors.Is(err, api.ErrNotFound) {
+			// The hash names nothing this node can check: a block from before its history
+			// would not be here either, so say so (still "not found").
+			err = fmt.Errorf("%w (this node's history starts after checkpoint %d: it joined from a snapshot and holds no earlier blocks)", err, base)
+		}
+		return nil, api.BlockPlace{}, err
 	}
 	return b, api.BlockPlace{Seq: p.Seq, Index: p.Index}, nil
 }
@@ -325,7 +331,23 @@ func page(limit int) int {
 	return limit
 }
 
+// listBeforeHistory refuses a list that would begin before this node's history: a node that
+// joined from a snapshot indexes only what came after it, and a list missing its beginning would
+// read as complete (a worker's statement, a consent search, an employer's months). afterSeq is
+// the checkpoint the list starts after; lists not ordered by checkpoint pass 0.
+func (v *view) listBeforeHistory(what string, afterSeq uint64) error {
+	base := v.h.v.Base()
+	if base == 0 || afterSeq >= base {
+		return nil
+	}
+	return fmt.Errorf("%s: %w: this node's history starts after checkpoint %d (it joined from a snapshot), so it cannot list what came before; ask a node with the whole history",
+		what, api.ErrBeforeHistory, base)
+}
+
 func (v *view) WorkerRecords(w ledger.WorkerID, after api.Pos, limit int) ([]api.RecordRef, error) {
+	if err := v.listBeforeHistory("records of the worker", after.Seq); err != nil {
+		return nil, err
+	}
 	rs, err := v.h.v.WorkerRecords(w, store.Pos{Seq: after.Seq, Ord: after.Ord}, page(limit))
 	if err != nil {
 		return nil, apiErr(err)
@@ -334,6 +356,9 @@ func (v *view) WorkerRecords(w ledger.WorkerID, after api.Pos, limit int) ([]api
 }
 
 func (v *view) WorkerAccess(w ledger.WorkerID, after api.Pos, limit int) ([]api.AccessRef, error) {
+	if err := v.listBeforeHistory("access records of the worker", after.Seq); err != nil {
+		return nil, err
+	}
 	rs, err := v.h.v.WorkerAccess(w, store.Pos{Seq: after.Seq, Ord: after.Ord}, page(limit))
 	if err != nil {
 		return nil, apiErr(err)
@@ -347,6 +372,9 @@ func (v *view) WorkerAccess(w ledger.WorkerID, after api.Pos, limit int) ([]api.
 }
 
 func (v *view) EmployerEmployments(employer string, after ledger.WorkerID, limit int) ([]api.Employment, error) {
+	if err := v.listBeforeHistory("employments of the employer", 0); err != nil {
+		return nil, err
+	}
 	es, err := v.h.v.EmployerEmployments(employer, after, page(limit))
 	if err != nil {
 		return nil, apiErr(err)
@@ -359,6 +387,9 @@ func (v *view) EmployerEmployments(employer string, after ledger.WorkerID, limit
 }
 
 func (v *view) EmployerMonths(employer string, after api.EmployerMonth, limit int) ([]api.EmployerMonth, error) {
+	if err := v.listBeforeHistory("months of the employer", 0); err != nil {
+		return nil, err
+	}
 	ms, err := v.h.v.EmployerMonths(employer, store.EmployerMonth{Worker: after.Worker, Period: after.Period,
 		Through: after.Through, Record: after.Record}, page(limit))
 	if err != nil {

@@ -62,6 +62,15 @@ func TestFastJoinFromSnapshot(t *testing.T) {
 			t.Errorf("GET %s on the joined bureau: %v, want 404 before_history", path, err)
 		}
 	}
+	// A worker's statement and access list, built from the indexes, would miss their
+	// beginning without saying so: refused too.
+	worker := ledger.Pseudonym([]byte("fast join"), "a worker").String()
+	for _, path := range []string{"/v1/workers/" + worker + "/statement", "/v1/workers/" + worker + "/access"} {
+		err := cl.Get(context.Background(), path, nil)
+		if !errors.As(err, &ae) || ae.Code != "before_history" || ae.Status != 404 {
+			t.Errorf("GET %s on the joined bureau: %v, want 404 before_history", path, err)
+		}
+	}
 
 	// New records, some submitted to the joined bureau, become final there.
 	acc0 := d.Accepted(region)
