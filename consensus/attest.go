@@ -69,6 +69,10 @@ func (at *Attestations) Add(share *ledger.SnapshotAttestation) (*ledger.Snapshot
 	for _, a := range at.rounds[share.Seq] {
 		if sameContent(a, share) {
 			agg = a
+		} else if slices.ContainsFunc(a.Sigs, func(s ledger.Sig) bool { return s.Signer == signer }) {
+			// One content per member and checkpoint: a member signing several could
+			// otherwise take every slot below and keep the majority's content out.
+			return nil, fmt.Errorf("%w: %s already signed another snapshot of checkpoint %d", ErrShare, signer.Short(), share.Seq)
 		}
 	}
 	if agg == nil {

@@ -86,3 +86,28 @@ func TestAttestationsMajority(t *testing.T) {
 		t.Fatalf("next checkpoint: %v %v", a, err)
 	}
 }
+
+// A member that signs many contents of one checkpoint keeps only its first: it cannot take the
+// slots of the contents the others sign and keep the majority's from completing.
+func TestAttestationsOneContentPerMember(t *testing.T) {
+	const network = "attest-net"
+	ministry := attestSigners(3)
+	var ids []ledger.KeyID
+	for _, s := range ministry {
+		ids = append(ids, s.ID())
+	}
+	at := NewAttestations(network, func(uint64) ([]ledger.KeyID, error) { return ids, nil })
+	for d := byte(10); d < 14; d++ {
+		_, err := at.Add(share(ministry[0], network, 7, d))
+		if d > 10 && !errors.Is(err, ErrShare) {
+			t.Fatalf("content %d from a member that signed another: %v, want ErrShare", d, err)
+		}
+	}
+	if a, err := at.Add(share(ministry[1], network, 7, 5)); err != nil || a != nil {
+		t.Fatalf("first share of the majority's content: %v, %v", a, err)
+	}
+	a, err := at.Add(share(ministry[2], network, 7, 5))
+	if err != nil || a == nil || a.Digest != (ledger.Hash{5}) || len(a.Sigs) != 2 {
+		t.Fatalf("the majority's content did not complete: %+v, %v", a, err)
+	}
+}
