@@ -368,7 +368,7 @@ func (s *snapshots) open(seq uint64) (p2p.SnapshotFile, int64, error) {
 func (s *snapshots) importSnapshot(r io.Reader, a *ledger.SnapshotAttestation) error {
 	n := s.n
 	start := time.Now()
-	info, err := n.st.ImportSnapshot(r, store.SnapshotExpect{Seq: a.Seq, Checkpoint: a.Checkpoint, StateRoot: a.StateRoot, Digest: a.Digest})
+	info, err := n.st.ImportSnapshot(r, store.SnapshotExpect{Seq: a.Seq, Checkpoint: a.Checkpoint, StateRoot: a.StateRoot, Digest: a.Digest, Pairs: a.Keys})
 	if err != nil {
 		if errors.Is(err, store.ErrSnapshot) {
 			return fmt.Errorf("%w: %w", p2p.ErrBadSnapshot, err)

@@ -274,6 +274,10 @@ type SnapshotExpect struct {
 	Checkpoint ledger.Hash
 	StateRoot  ledger.Hash
 	Digest     ledger.Hash
+	// Pairs, when not 0, is the number of (key, value) pairs the attestation names: a stream
+	// that brings more is refused at the first pair too many, before it can fill the disk with
+	// pairs the digest would refuse only at the end.
+	Pairs uint64
 }
 
 // ImportSnapshot replaces the state with the snapshot read from r, after checking it: the
@@ -317,11 +321,18 @@ func (s *Store) ImportSnapshot(r io.Reader, want SnapshotExpect) (SnapshotInfo, 
 		}
 		return nil
 	}
+	var pairs uint64
 	info, err := readSnapshot(r, header, func(key, val []byte) error {
+		if pairs++; want.Pairs != 0 && pairs > want.Pairs {
+			return fmt.Errorf("%w: more than the %d pairs attested", ErrSnapshot, want.Pairs)
+		}
 		return wb.Set(stateKey(gen, key), val)
 	})
 	if err != nil {
 		return fail(err)
+	}
+	if want.Pairs != 0 && info.Pairs != want.Pairs {
+		return fail(fmt.Errorf("%w: %d pairs, %d attested", ErrSnapshot, info.Pairs, want.Pairs))
 	}
 	if info.Digest != want.Digest {
 		return fail(fmt.Errorf("%w: digest %s, want %s", ErrSnapshot, info.Digest, want.Digest))
