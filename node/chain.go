@@ -35,9 +35,9 @@ type chain struct {
 	st  *store.Store
 	log *slog.Logger
 
-	// onBlock is told of every new block (a ministry node hands it to the orderer).
+	// onBlock is told of every new block (a ministry node hands it to the orderer); onFinal of
+	// every certified checkpoint not yet applied (the executor). Set by setHooks, under mu.
 	onBlock func(*ledger.Block)
-	// onFinal is told of every certified checkpoint not yet applied (the executor).
 	onFinal func(*ledger.CheckpointBody, *ledger.Certificate)
 	// onCommit is told of every applied checkpoint, after it is durable.
 	onCommit func(*ledger.CheckpointBody, *ledger.Result, []*ledger.Block)
@@ -493,9 +493,10 @@ func (c *chain) PutBlock(b *ledger.Block) error {
 	}
 	hs[height] = h
 	c.broadcast()
+	onBlock := c.onBlock
 	c.mu.Unlock()
-	if c.onBlock != nil {
-		c.onBlock(b)
+	if onBlock != nil {
+		onBlock(b)
 	}
 	return nil
 }
@@ -620,11 +621,25 @@ func (c *chain) PutCheckpoint(cb *ledger.CheckpointBody, cert *ledger.Certificat
 	c.finals[seq] = final{cb: cb, cert: cert}
 	c.finalSeq = seq
 	c.broadcast()
+	onFinal := c.onFinal
 	c.mu.Unlock()
-	if c.onFinal != nil {
-		c.onFinal(cb, cert)
+	if onFinal != nil {
+		onFinal(cb, cert)
 	}
 	return nil
+}
+
+// setHooks sets onBlock and onFinal (nil leaves one as it is). Consensus starts after the
+// network, whose sync and gossip may already hand blocks and certificates to the chain.
+func (c *chain) setHooks(onBlock func(*ledger.Block), onFinal func(*ledger.CheckpointBody, *ledger.Certificate)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if onBlock != nil {
+		c.onBlock = onBlock
+	}
+	if onFinal != nil {
+		c.onFinal = onFinal
+	}
 }
 
 // sourceAdapter gives p2p the Source method set (Block without a context).

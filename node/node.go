@@ -379,11 +379,11 @@ func (n *Node) startConsensus() error {
 			return fmt.Errorf("start witness: %w", err)
 		}
 		n.witness = w
-		n.chain.onFinal = func(cb *ledger.CheckpointBody, cert *ledger.Certificate) {
+		n.chain.setHooks(nil, func(cb *ledger.CheckpointBody, cert *ledger.Certificate) {
 			if err := w.SubmitFinal(cb, cert); err != nil {
 				n.log.Warn("submit final checkpoint", "seq", cb.Checkpoint.Seq, "err", err)
 			}
-		}
+		})
 		return nil
 	}
 	var voters []peer.ID
@@ -409,14 +409,13 @@ func (n *Node) startConsensus() error {
 			n.log.Debug("submit block to the orderer", "producer", b.Header.Producer.Short(), "height", b.Header.Height, "err", err)
 		}
 	}
-	n.chain.onBlock = submit
-	for _, b := range n.chain.PoolBlocks() {
-		submit(b)
-	}
-	n.chain.onFinal = func(cb *ledger.CheckpointBody, cert *ledger.Certificate) {
+	n.chain.setHooks(submit, func(cb *ledger.CheckpointBody, cert *ledger.Certificate) {
 		if err := m.Executor.SubmitFinal(cb, cert); err != nil {
 			n.log.Warn("submit final checkpoint", "seq", cb.Checkpoint.Seq, "err", err)
 		}
+	})
+	for _, b := range n.chain.PoolBlocks() {
+		submit(b)
 	}
 	n.startRecertify(m)
 	n.metrics.raftState = func() float64 {
