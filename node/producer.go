@@ -416,7 +416,7 @@ func (p *producer) cut(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("build block: %w", err)
 	}
-	if err := writeFileSync(p.fileName(b.Header.Height, upTo), b.Encode()); err != nil {
+	if err := writeFileAtomic(p.fileName(b.Header.Height, upTo), b.Encode()); err != nil {
 		return 0, fmt.Errorf("store block %d: %w", b.Header.Height, err)
 	}
 	if p.crashAfterFile.Load() {
@@ -527,36 +527,6 @@ func (p *producer) Close() {
 			<-p.done
 		}
 	})
-}
-
-// writeFileSync writes a file atomically and durably: a temporary file, fsync, rename, fsync of
-// the directory.
-func writeFileSync(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 var errTestCrash = errors.New("test crash after the block file")

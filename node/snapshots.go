@@ -457,7 +457,8 @@ func (x snapSink) ImportSnapshot(r io.Reader, a *ledger.SnapshotAttestation) err
 	return x.s.importSnapshot(r, a)
 }
 
-// writeFileAtomic writes a file under a temporary name, syncs it and renames it into place.
+// writeFileAtomic writes a file atomically and durably: a temporary file, fsync, rename, fsync of
+// the directory. A failed write removes the temporary file.
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)

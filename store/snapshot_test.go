@@ -57,7 +57,7 @@ func encodeSnapshot(info SnapshotInfo, pairs []pair, perChunk int, trailer []byt
 
 // snapshotSource is a store with a history, and what a certified checkpoint and a snapshot
 // attestation would tell an importer about its last checkpoint.
-func snapshotSource(t *testing.T) (*fixture, []byte, SnapshotExpect, []pair) {
+func snapshotSource(t testing.TB) (*fixture, []byte, SnapshotExpect, []pair) {
 	s := openMem(t)
 	f := newFixture(t, s, 11)
 	var res *ledger.Result
