@@ -1,8 +1,11 @@
 package node
 
 import (
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/jaminan/jaminan/ledger"
 )
 
 func TestDrainRate(t *testing.T) {
@@ -31,5 +34,22 @@ func TestDrainRate(t *testing.T) {
 	}
 	if len(d.samples) != 0 || d.sum != 0 {
 		t.Fatalf("samples outside the window kept: %d samples, sum %d", len(d.samples), d.sum)
+	}
+}
+
+// TestAdmitTakesAnyBatchWhenNothingIsPending: the wait bound never refuses a batch, however
+// large, when nothing is pending (an idle bureau has applied nothing lately, so without this it
+// would refuse a large upload for ever); with records pending it refuses beyond the floor.
+func TestAdmitTakesAnyBatchWhenNothingIsPending(t *testing.T) {
+	p := &producer{maxWait: time.Second, waitFloor: 20, clock: time.Now, pending: map[ledger.Hash]bool{}}
+	if err := p.admit(5000); err != nil {
+		t.Fatalf("a batch of 5,000 with nothing pending: %v", err)
+	}
+	p.pending[ledger.Hash{1}] = true
+	if err := p.admit(5000); !errors.Is(err, errBusy) {
+		t.Fatalf("a batch of 5,000 with one record pending and nothing applied: %v, want errBusy", err)
+	}
+	if err := p.admit(19); err != nil {
+		t.Fatalf("within the floor: %v", err)
 	}
 }

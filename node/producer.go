@@ -256,7 +256,9 @@ func (p *producer) admit(n int) error {
 		return fmt.Errorf("submit: %w: %w: %d records acknowledged and not yet final, the limit is %d (max_pending_records)",
 			api.ErrUnavailable, errBusy, pending, p.maxPending)
 	}
-	if p.maxWait > 0 && pending+n > allowed {
+	// With nothing pending a batch of any size is taken: its wait is its own, and a bureau that
+	// refused it would never see a rate to take it at.
+	if p.maxWait > 0 && pending > 0 && pending+n > allowed {
 		return fmt.Errorf("submit: %w: %w: %d records acknowledged and not yet final; at the %.0f records/s the network applied of this bureau's over the last %v, more would wait longer than %v to become final (max_pending_wait)",
 			api.ErrUnavailable, errBusy, pending, rate, drainWindow, p.maxWait)
 	}
