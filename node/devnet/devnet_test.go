@@ -14,9 +14,13 @@ import (
 )
 
 // startDevnet starts a devnet in a temporary directory, closed when the test ends.
-func startDevnet(t *testing.T) *Devnet {
+func startDevnet(t *testing.T) *Devnet { return startDevnetWith(t, Options{}) }
+
+// startDevnetWith is startDevnet with options (Dir and Logger are the test's).
+func startDevnetWith(t *testing.T, o Options) *Devnet {
 	t.Helper()
-	d, err := Start(Options{Dir: t.TempDir(), Logger: testLogger(t)})
+	o.Dir, o.Logger = t.TempDir(), testLogger(t)
+	d, err := Start(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -126,22 +126,12 @@ func TestFastJoinFromSnapshot(t *testing.T) {
 // waits for a quiet network. It returns the first record the last bureau accepted and the
 // network's final sequence.
 func attestedDevnet(t *testing.T) (*Devnet, []string, uint64) {
-	d, err := Start(Options{Dir: t.TempDir(), Ministry: 3, Bureaus: 2, HTTPPort: 0, Fast: true, Logger: testLogger(t),
+	d := startDevnetWith(t, Options{Ministry: 3, Bureaus: 2, HTTPPort: 0, Fast: true,
 		Configure: func(name string, cfg *node.Config, _ *node.Options) {
 			cfg.SnapshotInterval = 5
 			cfg.FastJoinLag = 3
 			cfg.SyncInterval = node.Duration{Duration: time.Second}
 		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := d.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
 	last := len(d.Nodes) - 1
 	if d.Entries[last].Role != ledger.RoleBureau {
 		t.Fatalf("the last node is a %s", d.Entries[last].Role)
