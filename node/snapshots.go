@@ -1,10 +1,12 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -320,19 +322,10 @@ func fileSeq(name string) (uint64, bool) {
 // this node holds.
 func (s *snapshots) latest() (*ledger.SnapshotAttestation, error) {
 	s.mu.Lock()
-	var seqs []uint64
-	for seq := range s.attested {
-		seqs = append(seqs, seq)
-	}
+	as := slices.Collect(maps.Values(s.attested))
 	s.mu.Unlock()
-	slices.Sort(seqs)
-	for i := len(seqs) - 1; i >= 0; i-- {
-		s.mu.Lock()
-		a := s.attested[seqs[i]]
-		s.mu.Unlock()
-		if a == nil {
-			continue
-		}
+	slices.SortFunc(as, func(x, y *ledger.SnapshotAttestation) int { return cmp.Compare(y.Seq, x.Seq) }) // newest first
+	for _, a := range as {
 		if _, err := os.Stat(s.snapPath(a.Seq, a.Digest)); err == nil {
 			return a, nil
 		}
