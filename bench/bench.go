@@ -521,7 +521,6 @@ func runStep(ctx context.Context, o Options, drv *driver, tr *tracker, k int, ra
 	return st, nil
 }
 
-// catchUp wipes node i and times it until it serves final sequence seq, which holds records records.
 // reportCatchUp puts the catch-up's figures, or the reason it failed, in the report; it fails
 // only when the run was cancelled.
 func reportCatchUp(ctx context.Context, o Options, rep *Report, cu *CatchUp, err error) error {
@@ -538,6 +537,7 @@ func reportCatchUp(ctx context.Context, o Options, rep *Report, cu *CatchUp, err
 	return nil
 }
 
+// catchUp wipes node i and times it until it serves final sequence seq, which holds records records.
 func catchUp(ctx context.Context, d *devnet.Devnet, i int, seq uint64, records int64) (*CatchUp, *node.Node, error) {
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute) // stopping a node still applying takes a while
