@@ -106,16 +106,7 @@ func NewMinistry(cfg MinistryConfig) (*Ministry, error) {
 // leader's commit index running ahead of a follower's applied index, or a growing time since
 // the last contact, is a ministry node falling behind or cut off.
 func registerRaftMetrics(reg prometheus.Registerer, r *raft.Raft) error {
-	stat := func(key string) float64 {
-		v := r.Stats()[key]
-		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
-			return float64(n)
-		}
-		if d, err := time.ParseDuration(v); err == nil {
-			return d.Seconds()
-		}
-		return -1 // "never" (no contact yet) or unknown
-	}
+	c := &raftCollector{r: r}
 	for _, g := range []struct{ name, key, help string }{
 		{"jaminan_raft_last_log_index", "last_log_index", "Index of the last entry in this node's Raft log."},
 		{"jaminan_raft_commit_index", "commit_index", "Index of the last Raft entry this node knows committed."},
@@ -123,11 +114,46 @@ func registerRaftMetrics(reg prometheus.Registerer, r *raft.Raft) error {
 		{"jaminan_raft_fsm_pending", "fsm_pending", "Committed Raft entries waiting for the ordering FSM."},
 		{"jaminan_raft_last_contact_seconds", "last_contact", "Seconds since a follower last heard from the leader (0 on the leader, -1 never)."},
 	} {
-		if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: g.name, Help: g.help}, func() float64 { return stat(g.key) })); err != nil {
-			return fmt.Errorf("register raft metrics: %w", err)
-		}
+		c.keys = append(c.keys, g.key)
+		c.descs = append(c.descs, prometheus.NewDesc(g.name, g.help, nil, nil))
+	}
+	if err := reg.Register(c); err != nil {
+		return fmt.Errorf("register raft metrics: %w", err)
 	}
 	return nil
+}
+
+// raftCollector reads raft.Stats once per scrape (it builds a map of some twenty strings) and
+// reports the gauges named by descs from the values under keys.
+type raftCollector struct {
+	r     *raft.Raft
+	keys  []string
+	descs []*prometheus.Desc
+}
+
+func (c *raftCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c *raftCollector) Collect(ch chan<- prometheus.Metric) {
+	stats := c.r.Stats()
+	for i, key := range c.keys {
+		ch <- prometheus.MustNewConstMetric(c.descs[i], prometheus.GaugeValue, raftStat(stats[key]))
+	}
+}
+
+// raftStat is a raft.Stats value as a number: an index, or a duration in seconds; -1 for
+// "never" (no contact yet) or anything else.
+func raftStat(v string) float64 {
+	if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+		return float64(n)
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		return d.Seconds()
+	}
+	return -1
 }
 
 // IsMember reports whether p is an active ministry member in the applied state: the transport's
