@@ -277,6 +277,9 @@ func (e *Executor) step(ctx context.Context) error {
 		e.cfg.Finality.AddCertificate(set, q.cert)
 	}
 	e.sign(ctx, next, res)
+	// The store copied the writes and the hooks copied what they keep: the next Apply may reuse
+	// the result's buffers instead of allocating them again.
+	res.Release()
 	return nil
 }
 

@@ -41,7 +41,8 @@ type Options struct {
 	ProcessMetrics bool
 	// OnCommitted, if set, is called after every checkpoint the node applies, before its read
 	// view moves (a bureau applies only final checkpoints; a ministry node applies before the
-	// certificate). For measurements (`jaminan bench`); it must return quickly.
+	// certificate). For measurements (`jaminan bench`); it must return quickly, and must not
+	// keep res's Writes or Receipts: the next checkpoint reuses their memory (Result.Release).
 	OnCommitted func(cb *ledger.CheckpointBody, res *ledger.Result)
 }
 
