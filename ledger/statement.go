@@ -97,9 +97,15 @@ func GenesisMinistry(g *Genesis, t uint64) []KeyID {
 }
 
 // Verify checks the proof against a genesis and returns the decoded record. It uses the genesis
-// ministry set; a network whose ministry set changed needs the governance records that changed it
-// (not yet carried by proofs: see docs/ledger.md).
+// ministry set; after the ministry set changed, use VerifyWith and the history of the changes.
 func (p *RecordProof) Verify(g *Genesis) (*Record, Body, error) {
+	return p.VerifyWith(&MinistryHistory{g: g})
+}
+
+// VerifyWith checks the proof against the genesis of h, its certificate against the ministry
+// set h gives for the proof's checkpoint, and returns the decoded record.
+func (p *RecordProof) VerifyWith(h *MinistryHistory) (*Record, Body, error) {
+	g := h.g
 	fail := func(format string, args ...any) (*Record, Body, error) {
 		return nil, nil, fmt.Errorf("%w: %s", ErrStatement, fmt.Sprintf(format, args...))
 	}
@@ -136,7 +142,7 @@ func (p *RecordProof) Verify(g *Genesis) (*Record, Body, error) {
 	if c.Seq != p.Checkpoint.Seq || c.Checkpoint != cph || c.StateRoot != root {
 		return fail("certificate is for another checkpoint or state root")
 	}
-	if err := c.Verify(g.Network, GenesisMinistry(g, p.Checkpoint.Time)); err != nil {
+	if err := c.Verify(g.Network, h.Set(p.Checkpoint.Seq, p.Checkpoint.Time)); err != nil {
 		return fail("certificate: %v", err)
 	}
 	return &rec, body, nil
@@ -147,6 +153,9 @@ type Statement struct {
 	Network string        `cbor:"1,keyasint" json:"network"`
 	Worker  WorkerID      `cbor:"2,keyasint" json:"worker"`
 	Proofs  []RecordProof `cbor:"3,keyasint" json:"proofs"`
+	// Ministry proves the changes of the ministry set since genesis, in ledger order (see
+	// MinistryHistory); absent while the set is the genesis one.
+	Ministry []RecordProof `cbor:"4,keyasint,omitempty" json:"ministry,omitempty"`
 }
 
 // Encode returns the canonical bytes.
@@ -178,8 +187,10 @@ type RegionSummary struct {
 	EmployerAmount int64 `json:"employer_amount"`
 }
 
-// Verify checks every proof against the genesis, that every record concerns the worker, and no
-// record appears twice; it returns the sums of accepted pension contributions per province.
+// Verify checks the ministry changes the statement carries (NewMinistryHistory), every proof
+// against the genesis and the ministry set in force at its checkpoint, that every record concerns
+// the worker, and no record appears twice; it returns the sums of accepted pension contributions
+// per province.
 //
 // Corrections count as the ledger applied them: an accepted correction takes its target out of
 // the sums and puts its replacement in, in checkpoint order (a correction may target an earlier
@@ -197,10 +208,14 @@ func (s *Statement) Verify(g *Genesis) (*StatementSummary, error) {
 		seq  uint64
 		repl *Contribution // an accepted or rejected correction's replacement
 	}
+	h, err := NewMinistryHistory(g, s.Ministry)
+	if err != nil {
+		return nil, err
+	}
 	items := make([]item, len(s.Proofs))
 	index := make(map[Hash]int, len(s.Proofs))
 	for i := range s.Proofs {
-		rec, body, err := s.Proofs[i].Verify(g)
+		rec, body, err := s.Proofs[i].VerifyWith(h)
 		if err != nil {
 			return nil, fmt.Errorf("proof %d: %w", i, err)
 		}

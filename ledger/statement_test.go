@@ -2,13 +2,17 @@ package ledger
 
 import (
 	"errors"
+	"slices"
 	"testing"
 )
 
 // certify makes the finality certificate of a result with all ministry keys.
-func (n *tnet) certify(res *Result) Certificate {
+func (n *tnet) certify(res *Result) Certificate { return n.certifyBy(res, n.ministry) }
+
+// certifyBy makes the finality certificate of a result with the votes of signers.
+func (n *tnet) certifyBy(res *Result, signers []*Signer) Certificate {
 	var votes []Vote
-	for _, s := range n.ministry {
+	for _, s := range signers {
 		votes = append(votes, SignVote(s, n.g.Network, res.Seq, res.Checkpoint, res.StateRoot))
 	}
 	return Certify(res.Seq, res.Checkpoint, res.StateRoot, votes)
@@ -16,6 +20,12 @@ func (n *tnet) certify(res *Result) Certificate {
 
 // proveAll applies blocks as one checkpoint and returns a proof of every record.
 func (n *tnet) proveAll(blocks ...*Block) []RecordProof {
+	n.t.Helper()
+	return n.proveAllBy(n.ministry, blocks...)
+}
+
+// proveAllBy is proveAll with the checkpoint certified by the votes of signers.
+func (n *tnet) proveAllBy(signers []*Signer, blocks ...*Block) []RecordProof {
 	n.t.Helper()
 	meta, _ := ReadMeta(n.st)
 	res := n.apply(blocks...)
@@ -27,7 +37,7 @@ func (n *tnet) proveAll(blocks ...*Block) []RecordProof {
 	if cb.Checkpoint.Hash() != res.Checkpoint {
 		n.t.Fatal("rebuilt checkpoint differs")
 	}
-	cert := n.certify(res)
+	cert := n.certifyBy(res, signers)
 	var out []RecordProof
 	for _, b := range blocks {
 		for i := range b.Records {
@@ -178,5 +188,89 @@ func TestStatement_WrongWorkerCorrection(t *testing.T) {
 	}
 	if _, err := (&Statement{Network: n.g.Network, Worker: worker(12), Proofs: fix}).Verify(n.g); !errors.Is(err, ErrStatement) {
 		t.Fatalf("a third worker's statement accepted the correction: %v", err)
+	}
+}
+
+// TestStatement_FollowsMinistryChanges: after the ministry admits a member and revokes another,
+// certificates of the new set verify offline when the statement carries the two governance
+// records, and not without them, out of order, or with a change that was not accepted; the
+// history's set is the one the state machine computes.
+func TestStatement_FollowsMinistryChanges(t *testing.T) {
+	n := newTnet(t)
+	m0, m1, m2 := n.ministry[0], n.ministry[1], n.ministry[2]
+	s3 := fixtureSigner(0x57)
+	b44 := n.bureau["44"]
+	w := worker(9)
+
+	admit := &GovMember{Member: Member{ID: s3.ID(), Role: RoleMinistry, Name: "Ministry node 4"}}
+	changes := n.proveAllBy([]*Signer{m0, m1, m2}, n.block(m0, n.rec(m0, admit, m0, m1)))
+	// Four members now: a majority is three, for the revocation and for its certificate.
+	revoke := &GovRevoke{Member: m0.ID(), Reason: "key compromised"}
+	changes = append(changes, n.proveAllBy([]*Signer{m1, m2, s3}, n.block(m1, n.rec(m1, revoke, m1, m2, s3)))...)
+	for i, p := range changes {
+		if p.Code != CodeOK {
+			t.Fatalf("change %d: %s", i, p.Code)
+		}
+	}
+	n.advanceDays(1)
+	// {m1, m2, s3}: two of three is a majority; under the genesis set only m1 would count.
+	proofs := n.proveAllBy([]*Signer{m1, s3}, n.block(b44, n.rec(b44, n.contribution(w, "440300", 202301, 800000))))
+
+	meta, _ := ReadMeta(n.st)
+	h, err := NewMinistryHistory(n.g, changes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := MinistrySet(n.st, n.time)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Set(meta.Seq+1, n.time); !slices.Equal(got, want) {
+		t.Fatalf("history's ministry set %v, the state machine's %v", got, want)
+	}
+	if got := h.Set(changes[0].Checkpoint.Seq, n.time); !slices.Equal(got, GenesisMinistry(n.g, n.time)) {
+		t.Fatalf("before the first change: %v", got)
+	}
+
+	st := &Statement{Network: n.g.Network, Worker: w, Proofs: proofs, Ministry: changes}
+	dec, err := DecodeStatement(st.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := dec.Verify(n.g); err != nil || sum.Records != 1 {
+		t.Fatalf("statement with the changes: %+v, %v", sum, err)
+	}
+
+	// A proof of a rejected governance record (one signature of three is not a majority).
+	n.advanceDays(1)
+	rejected := n.proveAllBy([]*Signer{m1, m2, s3}, n.block(m1, n.rec(m1, &GovRevoke{Member: m2.ID()}, m1)))
+	if rejected[0].Code != CodeGov {
+		t.Fatalf("a revocation signed by one member: %s", rejected[0].Code)
+	}
+	// A governance record certified by keys that are not the ministry.
+	forged := changes[1]
+	forged.Certificate = Certify(forged.Certificate.Seq, forged.Certificate.Checkpoint, forged.Certificate.StateRoot,
+		[]Vote{SignVote(fixtureSigner(0x66), n.g.Network, forged.Certificate.Seq, forged.Certificate.Checkpoint, forged.Certificate.StateRoot),
+			SignVote(fixtureSigner(0x67), n.g.Network, forged.Certificate.Seq, forged.Certificate.Checkpoint, forged.Certificate.StateRoot),
+			SignVote(fixtureSigner(0x68), n.g.Network, forged.Certificate.Seq, forged.Certificate.Checkpoint, forged.Certificate.StateRoot)})
+	bad := map[string][]RecordProof{
+		"no changes":              nil,
+		"revocation left out":     changes[:1],
+		"out of order":            {changes[1], changes[0]},
+		"repeated":                {changes[0], changes[0], changes[1]},
+		"a rejected change":       {changes[0], changes[1], rejected[0]},
+		"not a governance record": {changes[0], changes[1], proofs[0]},
+		"forged certificate":      {changes[0], forged},
+	}
+	for name, ch := range bad {
+		s := &Statement{Network: n.g.Network, Worker: w, Proofs: proofs, Ministry: ch}
+		if _, err := s.Verify(n.g); !errors.Is(err, ErrStatement) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// The revoked member's vote does not count after the revocation: m0 with m1 is not a majority.
+	late := n.proveAllBy([]*Signer{m0, m1}, n.block(b44, n.rec(b44, n.contribution(w, "440300", 202302, 800000))))
+	if _, _, err := late[0].VerifyWith(h); !errors.Is(err, ErrStatement) {
+		t.Errorf("a certificate of a revoked and a current member verified: %v", err)
 	}
 }
