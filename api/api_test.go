@@ -2,6 +2,8 @@ package api
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -556,4 +558,47 @@ func TestAdminCommands(t *testing.T) {
 	wantError(t, h.operator("POST", "/v1/admin", []byte(`{"action":"add-voter","peer":"nobody"}`)), 400, CodeBadRequest, "peer")
 	wantError(t, h.operator("POST", "/v1/admin", []byte(`{"action":"add-voter"}`)), 400, CodeBadRequest, "peer")
 	wantError(t, h.anon("POST", "/v1/admin", []byte(`{"action":"transfer-leadership"}`)), 401, CodeUnauthorized, "")
+}
+
+// TestStatementCarriesMinistryChanges: after the ministry admits a member (and a bureau), the
+// served statement carries the proof of the ministry admission, not the bureau's, and verifies.
+func TestStatementCarriesMinistryChanges(t *testing.T) {
+	h := newHarness(t)
+	m0, m1 := h.net.Ministry[0], h.net.Ministry[1]
+	newMinistry := ledger.SignerFromSeed(bytes.Repeat([]byte{0x71}, 32))
+	newBureau := ledger.SignerFromSeed(bytes.Repeat([]byte{0x72}, 32))
+	var recs []ledger.Record
+	for _, m := range []ledger.Member{
+		{ID: newMinistry.ID(), Role: ledger.RoleMinistry, Name: "ministry 4"},
+		{ID: newBureau.ID(), Role: ledger.RoleBureau, Region: "440300", Name: "bureau 2 of 44"},
+	} {
+		r := ledger.NewRecord(m0.ID(), uint64(h.clock.Now().UnixMilli()), &ledger.GovMember{Member: m})
+		r.Sign(h.mem.Genesis().Network, m0)
+		r.Sign(h.mem.Genesis().Network, m1)
+		recs = append(recs, r)
+	}
+	res, err := h.mem.Submit(context.Background(), recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Code != "" {
+			t.Fatalf("submit governance record: %+v", r)
+		}
+	}
+	h.submit(contribution(workerID, "2026-09", 800000))
+	var out statementJSON
+	h.operator("GET", "/v1/workers/"+workerID+"/statement", nil).json(t, &out)
+	raw, err := base64.StdEncoding.DecodeString(out.Encoded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := verifyStatement(t, h, raw)
+	if len(st.Ministry) != 1 {
+		t.Fatalf("statement carries %d ministry changes, want the admission only", len(st.Ministry))
+	}
+	rec, _, err := ledger.DecodeRecord(st.Ministry[0].Record)
+	if err != nil || rec.ID() != recs[0].ID() {
+		t.Fatalf("ministry change %v is not the admission %s (%v)", rec.ID(), recs[0].ID(), err)
+	}
 }

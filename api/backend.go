@@ -131,6 +131,10 @@ type View interface {
 	// WorkerRecords returns the accepted records that concern worker w, in ledger order.
 	WorkerRecords(w ledger.WorkerID, after Pos, limit int) ([]RecordRef, error)
 
+	// MinistryChanges returns the accepted governance records that changed the ministry set
+	// (ledger.MinistryWatch), in ledger order: statements carry their proofs.
+	MinistryChanges(after Pos, limit int) ([]RecordRef, error)
+
 	// WorkerAccess returns the accepted access records of worker w, in ledger order.
 	WorkerAccess(w ledger.WorkerID, after Pos, limit int) ([]AccessRef, error)
 

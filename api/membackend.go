@@ -52,6 +52,8 @@ type MemBackend struct {
 	members  map[ledger.KeyID]ledger.Member
 	keys     map[ledger.KeyID]ledger.WorkerID
 	workers  map[ledger.WorkerID][]RecordRef
+	changes  []RecordRef // accepted records that changed the ministry set
+	watch    *ledger.MinistryWatch
 	access   map[ledger.WorkerID][]AccessRef
 	employ   map[string]map[ledger.WorkerID]Employment
 	months   map[string]map[ledger.WorkerID]map[uint32]EmployerMonth
@@ -91,7 +93,7 @@ func NewMemBackend(cfg MemConfig) (*MemBackend, error) {
 		members: map[ledger.KeyID]ledger.Member{}, keys: map[ledger.KeyID]ledger.WorkerID{},
 		workers: map[ledger.WorkerID][]RecordRef{}, access: map[ledger.WorkerID][]AccessRef{},
 		employ: map[string]map[ledger.WorkerID]Employment{}, months: map[string]map[ledger.WorkerID]map[uint32]EmployerMonth{},
-		contribs: map[ledger.Hash]contribFact{}, notify: make(chan struct{}),
+		contribs: map[ledger.Hash]contribFact{}, notify: make(chan struct{}), watch: ledger.NewMinistryWatch(cfg.Genesis.Members),
 	}
 	if m.clock == nil {
 		m.clock = time.Now
@@ -320,6 +322,9 @@ func (m *MemBackend) addWorker(w ledger.WorkerID, ref RecordRef) {
 }
 
 func (m *MemBackend) indexRecord(ref RecordRef, body ledger.Body) {
+	if m.watch.Changes(body) {
+		m.changes = append(m.changes, ref)
+	}
 	switch b := body.(type) {
 	case *ledger.Contribution:
 		m.addWorker(b.Worker, ref)
@@ -536,6 +541,12 @@ func (v memView) WorkerRecords(w ledger.WorkerID, after Pos, limit int) ([]Recor
 	v.m.mu.RLock()
 	defer v.m.mu.RUnlock()
 	return page(v.m.workers[w], func(r RecordRef) Pos { return r.Pos }, after, limit), nil
+}
+
+func (v memView) MinistryChanges(after Pos, limit int) ([]RecordRef, error) {
+	v.m.mu.RLock()
+	defer v.m.mu.RUnlock()
+	return page(v.m.changes, func(r RecordRef) Pos { return r.Pos }, after, limit), nil
 }
 
 func (v memView) WorkerAccess(w ledger.WorkerID, after Pos, limit int) ([]AccessRef, error) {

@@ -163,6 +163,31 @@ func (a *API) statementOf(v View, wk ledger.WorkerID) (*ledger.Statement, *ledge
 	if len(st.Proofs) == 0 {
 		return nil, nil, 0, notFound("no records of worker %s", wk)
 	}
+	// The changes of the ministry set since genesis, so that certificates of a later set verify.
+	after = Pos{}
+	for {
+		refs, err := v.MinistryChanges(after, 0)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("changes of the ministry set: %w", err)
+		}
+		if len(refs) == 0 {
+			break
+		}
+		for _, ref := range refs {
+			if ref.Seq > meta.Seq {
+				continue
+			}
+			if len(st.Ministry) == ledger.MaxMinistryChanges {
+				return nil, nil, 0, fmt.Errorf("the ministry set changed more than %d times: statements cannot carry the changes", ledger.MaxMinistryChanges)
+			}
+			proof, err := v.RecordProof(ref.ID)
+			if err != nil {
+				return nil, nil, 0, fmt.Errorf("proof of ministry change %s: %w", ref.ID, err)
+			}
+			st.Ministry = append(st.Ministry, *proof)
+		}
+		after = refs[len(refs)-1].Pos
+	}
 	// Verify before serving: the summary is what the statement proves, and a statement that
 	// does not verify is a bug of this node that no client should receive.
 	sum, err := st.Verify(a.b.Genesis())

@@ -401,6 +401,22 @@ func (c *ctx) ministrySet() []KeyID {
 	return out
 }
 
+// Registry returns the member registry in the state, sorted by ID.
+func Registry(st StateReader) ([]Member, error) {
+	raw, ok, err := st.Get(keyRegistry)
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("state has no %s", keyRegistry)
+	}
+	var reg []Member
+	if err := decMode.Unmarshal(raw, &reg); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", keyRegistry, err)
+	}
+	return reg, nil
+}
+
 // MinistrySet returns the ministry members active at time t in the state's registry.
 // It decodes the registry only: the transport asks for every connection.
 func MinistrySet(st StateReader, t uint64) ([]KeyID, error) {

@@ -94,3 +94,34 @@ func (h *MinistryHistory) Set(seq, t uint64) []KeyID {
 	}
 	return out
 }
+
+// MinistryWatch tells, record after record, which accepted governance records change the
+// ministry set: a gov.member or gov.revoke of a member that is, or becomes, a ministry member.
+// These are the changes a statement carries (Statement.Ministry); the registry of other members
+// can change without them.
+type MinistryWatch struct {
+	roles map[KeyID]string
+}
+
+// NewMinistryWatch starts a watch over registry reg (Registry of the state before the records).
+func NewMinistryWatch(reg []Member) *MinistryWatch {
+	w := &MinistryWatch{roles: make(map[KeyID]string, len(reg))}
+	for i := range reg {
+		w.roles[reg[i].ID] = reg[i].Role
+	}
+	return w
+}
+
+// Changes reports whether body, an accepted record's, changes the ministry set, and notes the
+// member's new role.
+func (w *MinistryWatch) Changes(body Body) bool {
+	switch b := body.(type) {
+	case *GovMember:
+		was := w.roles[b.Member.ID]
+		w.roles[b.Member.ID] = b.Member.Role
+		return was == RoleMinistry || b.Member.Role == RoleMinistry
+	case *GovRevoke:
+		return w.roles[b.Member] == RoleMinistry
+	}
+	return false
+}

@@ -355,6 +355,17 @@ func (v *view) WorkerRecords(w ledger.WorkerID, after api.Pos, limit int) ([]api
 	return refs(rs), nil
 }
 
+func (v *view) MinistryChanges(after api.Pos, limit int) ([]api.RecordRef, error) {
+	if err := v.listBeforeHistory("changes of the ministry set", after.Seq); err != nil {
+		return nil, err
+	}
+	rs, err := v.h.v.MinistryChanges(store.Pos{Seq: after.Seq, Ord: after.Ord}, page(limit))
+	if err != nil {
+		return nil, apiErr(err)
+	}
+	return refs(rs), nil
+}
+
 func (v *view) WorkerAccess(w ledger.WorkerID, after api.Pos, limit int) ([]api.AccessRef, error) {
 	if err := v.listBeforeHistory("access records of the worker", after.Seq); err != nil {
 		return nil, err

@@ -148,10 +148,11 @@ type deriver struct {
 	seq   uint64
 	extra []string // genesis ExtraRegions, for provinces of division codes
 
-	decided map[ledger.Hash]bool                 // records with a location from this checkpoint
-	bodies  map[ledger.Hash]*ledger.Contribution // contributions in force, accepted in this checkpoint
-	cases   map[ledger.Hash]caseInfo             // cases opened in this checkpoint
-	known   map[string]bool                      // account index keys found stored already
+	decided  map[ledger.Hash]bool                 // records with a location from this checkpoint
+	bodies   map[ledger.Hash]*ledger.Contribution // contributions in force, accepted in this checkpoint
+	cases    map[ledger.Hash]caseInfo             // cases opened in this checkpoint
+	known    map[string]bool                      // account index keys found stored already
+	ministry *ledger.MinistryWatch                // from the first governance record on
 }
 
 type caseInfo struct {
@@ -285,8 +286,29 @@ func (d *deriver) index(id ledger.Hash, ord uint32, raw []byte) (ledger.WorkerID
 		val = append(val, b.What[:min(len(b.What), 255)]...)
 		d.cs.put(posKey(pfxAccess, b.Worker, d.seq, ord), val)
 		return b.Worker, nil
+	case *ledger.GovMember, *ledger.GovRevoke:
+		return ledger.WorkerID{}, d.ministryChange(b, ord, ref)
 	}
-	return ledger.WorkerID{}, nil // governance records concern no worker
+	return ledger.WorkerID{}, nil // other governance records concern no worker
+}
+
+// ministryOwner is the owner part of the ministry changes' keys: there is one list.
+var ministryOwner [32]byte
+
+// ministryChange indexes an accepted governance record that changes the ministry set
+// (ledger.MinistryWatch): statements carry them so that verifiers can follow the set.
+func (d *deriver) ministryChange(body ledger.Body, ord uint32, ref []byte) error {
+	if d.ministry == nil {
+		reg, err := ledger.Registry(d.v.reader())
+		if err != nil {
+			return fmt.Errorf("read the member registry: %w", err)
+		}
+		d.ministry = ledger.NewMinistryWatch(reg)
+	}
+	if d.ministry.Changes(body) {
+		d.cs.put(posKey(pfxMinistry, ministryOwner, d.seq, ord), ref)
+	}
+	return nil
 }
 
 // contribution indexes a contribution in force from record id (a contribution, or the

@@ -27,6 +27,7 @@ const (
 	pfxCase     = 'T' // T | case | seq(8) | ord(4)            → record id | type
 	pfxAccount  = 'A' // A | province(2) | scheme(1) | worker  → (empty)
 	pfxAccess   = 'X' // X | worker | seq(8) | ord(4)          → record id | reader | what
+	pfxMinistry = 'G' // G | zero(32) | seq(8) | ord(4)        → record id | type: changes of the ministry set
 	// 'J' and 'j' held the redo journal in format 1; it is a file beside badger since format 2.
 )
 

@@ -83,6 +83,21 @@ func (v *View) WorkerRecords(w ledger.WorkerID, after Pos, limit int) ([]RecordR
 	return out, nil
 }
 
+// MinistryChanges returns the accepted governance records that changed the ministry set
+// (gov.member and gov.revoke of members that were or became ministry members), in ledger order,
+// after pos.
+func (v *View) MinistryChanges(after Pos, limit int) ([]RecordRef, error) {
+	var out []RecordRef
+	err := v.posEntries(pfxMinistry, ministryOwner, after, limit, func(p Pos, val []byte) error {
+		out = append(out, refOf(p, val))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ministry changes: %w", err)
+	}
+	return out, nil
+}
+
 // CaseRecords returns the accepted records of transfer case c (its transfer.apply record ID),
 // in order: the application, then each step.
 func (v *View) CaseRecords(c ledger.Hash, after Pos, limit int) ([]RecordRef, error) {
