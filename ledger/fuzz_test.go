@@ -101,6 +101,10 @@ func fuzzSeeds(t testing.TB) map[string][]fuzzSeed {
 		newFuzzSeed("transfer", n.rec(b44, &TransferApply{Worker: w, Scheme: SchemePension, From: "51", To: "44"})),
 		newFuzzSeed("out", n.rec(b44, &TransferOut{Case: proofs[0].Block.Root})),
 	}
+	m0, m1 := n.ministry[0], n.ministry[1]
+	admit := n.proveAll(n.block(m0, n.rec(m0, &GovMember{Member: Member{ID: fixtureSigner(0x57).ID(), Role: RoleMinistry, Name: "Ministry node 4"}}, m0, m1)))
+	changed := Statement{Network: n.g.Network, Worker: w, Proofs: proofs, Ministry: admit}
+	out["FuzzDecodeStatement"] = append(out["FuzzDecodeStatement"], newFuzzSeed("ministry-change", changed.Encode()))
 	return out
 }
 
