@@ -242,6 +242,7 @@ func (n *Node) startNetwork() error {
 	cfg.GenesisHash = n.genesis.Hash()
 	cfg.Signer = n.signer
 	cfg.Ministry = n.ministrySet
+	cfg.Genesis = n.genesis
 	cfg.Logger = n.log.With("component", "p2p")
 	cfg.Registerer = n.reg
 	cfg.AntiEntropy = n.cfg.SyncInterval.Duration

@@ -420,6 +420,45 @@ func (x snapSource) LatestAttestation() (*ledger.SnapshotAttestation, error) { r
 
 func (x snapSource) OpenSnapshot(seq uint64) (p2p.SnapshotFile, int64, error) { return x.s.open(seq) }
 
+// MinistryChanges implements p2p.MinistrySource: proofs of the governance records that changed
+// the ministry set in checkpoints up to seq, from the store's index, for a node joining from a
+// snapshot attested by a later set.
+func (x snapSource) MinistryChanges(seq uint64) ([][]byte, error) {
+	v := x.s.n.st.View()
+	defer v.Release()
+	if v.Base() != 0 {
+		return nil, fmt.Errorf("changes of the ministry set: this node's history starts after checkpoint %d: %w", v.Base(), p2p.ErrNotFound)
+	}
+	var out [][]byte
+	var after store.Pos
+	for {
+		refs, err := v.MinistryChanges(after, ledger.MaxMinistryChanges)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range refs {
+			if r.Seq > seq {
+				return out, nil
+			}
+			if len(out) == ledger.MaxMinistryChanges {
+				return nil, fmt.Errorf("more than %d changes of the ministry set: %w", ledger.MaxMinistryChanges, p2p.ErrNotFound)
+			}
+			p, err := v.RecordProof(r.ID)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, fmt.Errorf("proof of ministry change %s: %w", r.ID, p2p.ErrNotFound)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("proof of ministry change %s: %w", r.ID, err)
+			}
+			out = append(out, p.Encode())
+		}
+		if len(refs) < ledger.MaxMinistryChanges {
+			return out, nil
+		}
+		after = refs[len(refs)-1].Pos
+	}
+}
+
 // Base implements p2p.BaseSource: the imported snapshot's checkpoint, from the state's meta.
 func (x snapSource) Base() (uint64, ledger.Hash, uint64, error) {
 	v := x.s.n.st.View()

@@ -23,6 +23,10 @@ type Config struct {
 	Signer *ledger.Signer
 	// Ministry gives the ministry set that certifies each checkpoint.
 	Ministry MinistryFunc
+	// Genesis, when set, lets a joining node follow changes of the ministry set since genesis:
+	// a snapshot attestation that Ministry's set does not verify is checked again against the
+	// set proved by the serving peer's changes (request 0x08, ledger.MinistryHistory).
+	Genesis *ledger.Genesis
 	// OnEvidence receives producer misbehaviour (equivocations, forks); nil drops it.
 	OnEvidence func(Evidence)
 

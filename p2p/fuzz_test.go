@@ -49,7 +49,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		{Type: reqStatus}, {Type: reqLatest}, {Type: reqCheckpoints, From: 1, To: 300},
 		{Type: reqBlocks, Hashes: []ledger.Hash{{1}, {2}}},
 		{Type: reqProducerBlocks, Producer: seedSigner(1).ID(), From: 5, To: 9},
-		{Type: reqAttestation}, {Type: reqSnapshot, Seq: 1000, Offset: 16 << 20},
+		{Type: reqAttestation}, {Type: reqSnapshot, Seq: 1000, Offset: 16 << 20}, {Type: reqMinistry, Seq: 40},
 	} {
 		f.Add(encodeRequest(r))
 	}
@@ -81,6 +81,7 @@ func FuzzDecodeResponse(f *testing.F) {
 		{Type: respError, Code: codeBadRequest, Text: "no"},
 		{Type: respAttest, Attestation: seedShare(1).Encode()},
 		{Type: respSnapData, Size: 10, Data: []byte("JMNSNAP\x01")},
+		{Type: respChange, Change: []byte{0xa1, 0x01, 0x40}},
 	} {
 		f.Add(encodeResponse(r))
 	}
@@ -96,7 +97,7 @@ func FuzzDecodeResponse(f *testing.F) {
 			t.Fatalf("accepted a non-canonical response %x", data)
 		}
 		if len(r.Status.Tips) > maxTips || len(r.Text) > maxErrorText || len(r.Attestation) > maxAttestation ||
-			len(r.Data) > maxSnapshotFrame || uint64(len(r.Data)) > r.Size || r.Size > MaxSnapshotBytes {
+			len(r.Data) > maxSnapshotFrame || uint64(len(r.Data)) > r.Size || r.Size > MaxSnapshotBytes || len(r.Change) > maxChange {
 			t.Fatal("limits not enforced")
 		}
 	})

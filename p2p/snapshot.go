@@ -129,11 +129,14 @@ func (n *Node) serveSnapshot(send func(*response) error, full func() bool, req *
 }
 
 // fetchAttestation asks p for its latest snapshot attestation and verifies it against the
-// ministry set in force at its checkpoint (Config.Ministry). It returns ErrNotFound if p has none.
+// ministry set in force at its checkpoint (Config.Ministry), or, when that set does not verify
+// it and Config.Genesis is set, against the set that p's proofs of the changes since genesis
+// give (fetchMinistry). It returns ErrNotFound if p has none.
 func (n *Node) fetchAttestation(ctx context.Context, p peer.ID) (*ledger.SnapshotAttestation, error) {
-	var a *ledger.SnapshotAttestation
+	var a, unknownSet *ledger.SnapshotAttestation
+	var firstErr error
 	err := n.request(ctx, p, &request{Type: reqAttestation}, func(r *response) error {
-		if a != nil {
+		if a != nil || unknownSet != nil {
 			return fmt.Errorf("%w: two attestations", ErrProtocol)
 		}
 		got, err := ledger.DecodeSnapshotAttestation(r.Attestation)
@@ -148,7 +151,12 @@ func (n *Node) fetchAttestation(ctx context.Context, p peer.ID) (*ledger.Snapsho
 			return fmt.Errorf("ministry set at %d: %w", got.Seq, err)
 		}
 		if err := got.Verify(n.cfg.Network, ministry); err != nil {
-			return fmt.Errorf("snapshot attestation at %d: %w", got.Seq, err)
+			err = fmt.Errorf("snapshot attestation at %d: %w", got.Seq, err)
+			if n.cfg.Genesis == nil {
+				return err
+			}
+			unknownSet, firstErr = got, err // perhaps signed by a later set: ask for the changes
+			return nil
 		}
 		a = got
 		return nil
@@ -156,10 +164,73 @@ func (n *Node) fetchAttestation(ctx context.Context, p peer.ID) (*ledger.Snapsho
 	if err != nil {
 		return nil, err
 	}
+	if unknownSet != nil {
+		ministry, err := n.fetchMinistry(ctx, p, unknownSet.Seq)
+		if err == nil {
+			if err = unknownSet.Verify(n.cfg.Network, ministry); err != nil {
+				err = fmt.Errorf("against the ministry set its changes prove: %w", err)
+			}
+		}
+		if err != nil {
+			// An attestation that verifies against no set p can prove: as invalid as before
+			// changes could be proved (a peer's failure to answer is penalised where it happens).
+			err = fmt.Errorf("%w (%w)", firstErr, err)
+			if ctx.Err() == nil {
+				n.penalise(p, penaltyInvalid, "invalid_item", err)
+			}
+			return nil, err
+		}
+		a = unknownSet
+	}
 	if a == nil {
 		return nil, fmt.Errorf("snapshot attestation from %s: %w", p, ErrNotFound)
 	}
 	return a, nil
+}
+
+// fetchMinistry asks p for the proofs of the changes of the ministry set up to checkpoint seq,
+// verifies them from the genesis (ledger.NewMinistryHistory) and returns the set that certifies
+// seq. The attestation names no time: the set is taken at the time of the last change before
+// seq, which is when it last changed (a member's validity window ending since is not seen).
+func (n *Node) fetchMinistry(ctx context.Context, p peer.ID, seq uint64) ([]ledger.KeyID, error) {
+	var proofs []ledger.RecordProof
+	err := n.request(ctx, p, &request{Type: reqMinistry, Seq: seq}, func(r *response) error {
+		if len(proofs) == ledger.MaxMinistryChanges {
+			return fmt.Errorf("%w: more than %d ministry changes", ErrProtocol, ledger.MaxMinistryChanges)
+		}
+		pr, err := ledger.DecodeRecordProof(r.Change)
+		if err != nil {
+			return err
+		}
+		proofs = append(proofs, *pr)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	h, err := ledger.NewMinistryHistory(n.cfg.Genesis, proofs)
+	if err != nil {
+		return nil, fmt.Errorf("ministry changes from %s: %w", p, err)
+	}
+	var t uint64
+	for i := range proofs {
+		if proofs[i].Checkpoint.Seq < seq {
+			t = proofs[i].Checkpoint.Time
+		}
+	}
+	if t == 0 {
+		return nil, fmt.Errorf("ministry changes from %s: none before checkpoint %d", p, seq)
+	}
+	return h.Set(seq, t), nil
+}
+
+// MinistrySource is implemented by a Source that proves the changes of the ministry set since
+// genesis, for nodes that join from a snapshot attested by a later set.
+type MinistrySource interface {
+	// MinistryChanges returns the canonical ledger.RecordProofs of the accepted governance
+	// records that changed the ministry set in checkpoints up to seq, in ledger order; ErrNotFound
+	// if the source cannot prove them all (its history starts later).
+	MinistryChanges(seq uint64) ([][]byte, error)
 }
 
 // fetchSnapshot streams the snapshot file at seq from p to w, request after request (each

@@ -21,8 +21,9 @@ import (
 // bytes read (the store's own checks are tested in store/ and, end to end, in node/devnet).
 type snapMem struct {
 	*MemorySource
-	att  *ledger.SnapshotAttestation
-	file []byte
+	att     *ledger.SnapshotAttestation
+	file    []byte
+	changes [][]byte // proofs of the ministry set's changes; nil: cannot prove any
 
 	mu       sync.Mutex
 	imported []byte
@@ -38,6 +39,13 @@ func (s *snapMem) LatestAttestation() (*ledger.SnapshotAttestation, error) {
 		return nil, ErrNotFound
 	}
 	return s.att, nil
+}
+
+func (s *snapMem) MinistryChanges(uint64) ([][]byte, error) {
+	if s.changes == nil {
+		return nil, ErrNotFound
+	}
+	return s.changes, nil
 }
 
 func (s *snapMem) OpenSnapshot(seq uint64) (SnapshotFile, int64, error) {
@@ -185,5 +193,101 @@ func TestSnapshotShareGossip(t *testing.T) {
 	defer srcs[1].mu.Unlock()
 	if s := srcs[1].shares[0]; s.Seq != 10 || s.Digest != share.Digest || len(s.Sigs) != 1 {
 		t.Fatalf("delivered %+v", s)
+	}
+}
+
+// ministryChanges applies, from the genesis, two governance records on the ledger's own machine
+// and returns their encoded proofs: m3 admitted to the ministry (the genesis set certifies), then
+// ministry[0] revoked (certified by the set {ministry[1], ministry[2], m3} it leaves).
+func (n *tnet) ministryChanges(m3 *ledger.Signer) [][]byte {
+	n.t.Helper()
+	m0, m1, m2 := n.ministry[0], n.ministry[1], n.ministry[2]
+	machine := ledger.NewMachine(n.g)
+	st := ledger.NewMemState()
+	st.Commit(ledger.GenesisWrites(n.g))
+	var tip *ledger.BlockHeader
+	at := uint64(tnetStart) + 1000
+	var out [][]byte
+	step := func(body ledger.Body, cosigners, certifiers []*ledger.Signer) {
+		r := ledger.NewRecord(m1.ID(), at, body)
+		for _, s := range cosigners {
+			r.Sign(n.g.Network, s)
+		}
+		b, err := ledger.BuildBlock(m1, n.g.Network, tip, at, [][]byte{r.Encode()})
+		if err != nil {
+			n.t.Fatal(err)
+		}
+		tip = &b.Header
+		meta, err := ledger.ReadMeta(st)
+		if err != nil {
+			n.t.Fatal(err)
+		}
+		cb := ledger.NewCheckpoint(n.g.Network, meta.Seq+1, meta.Checkpoint, at, []ledger.Hash{b.Hash()})
+		res, err := machine.Apply(st, &cb, []*ledger.Block{b})
+		if err != nil {
+			n.t.Fatal(err)
+		}
+		st.Commit(res.Writes)
+		if res.Receipts[0].Code != ledger.CodeOK {
+			n.t.Fatalf("governance record: %+v", res.Receipts[0])
+		}
+		var votes []ledger.Vote
+		for _, s := range certifiers {
+			votes = append(votes, ledger.SignVote(s, n.g.Network, res.Seq, res.Checkpoint, res.StateRoot))
+		}
+		p, err := ledger.BuildRecordProof(b, 0, &cb, res, ledger.Certify(res.Seq, res.Checkpoint, res.StateRoot, votes))
+		if err != nil {
+			n.t.Fatal(err)
+		}
+		out = append(out, p.Encode())
+		at += 1000
+	}
+	step(&ledger.GovMember{Member: ledger.Member{ID: m3.ID(), Role: ledger.RoleMinistry, Name: "ministry 3"}}, []*ledger.Signer{m1, m0}, n.ministry)
+	step(&ledger.GovRevoke{Member: m0.ID(), Reason: "key compromised"}, []*ledger.Signer{m1, m2, m3}, []*ledger.Signer{m1, m2, m3})
+	return out
+}
+
+// A joining node that knows only the genesis ministry set takes a snapshot attested by a later
+// set when the serving peer proves the changes that made it (request 0x08); a peer that cannot
+// prove them, or proves only some, is refused and penalised.
+func TestJoinFromSnapshotAttestedByLaterMinistry(t *testing.T) {
+	n := newTnet(t)
+	m3 := seedSigner(0x30)
+	changes := n.ministryChanges(m3)
+	file := []byte("a snapshot attested by the ministry of today")
+	// {ministry[1], ministry[2], m3} now: two of three. Of the genesis set only ministry[2] signed.
+	att := &ledger.SnapshotAttestation{Seq: 40, Checkpoint: ledger.Hash{4}, StateRoot: ledger.Hash{5}, Digest: sha256.Sum256(file), Keys: 3}
+	att.Sign(n.g.Network, n.ministry[2])
+	att.Sign(n.g.Network, m3)
+
+	noProof := n.startSnap(n.ministry[2], &snapMem{MemorySource: n.newSource(), att: att, file: file})
+	partial := n.startSnap(n.bureaus[1], &snapMem{MemorySource: n.newSource(), att: att, file: file, changes: changes[:1]})
+	good := n.startSnap(n.ministry[1], &snapMem{MemorySource: n.newSource(), att: att, file: file, changes: changes})
+	jsrc := &snapMem{MemorySource: n.newSource()}
+	joiner := n.startSnap(n.bureaus[0], jsrc)
+	n.mesh(noProof, partial, good, joiner)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for name, p := range map[string]peer.ID{"without proofs": noProof.ID(), "with the admission only": partial.ID()} {
+		if _, err := joiner.fetchAttestation(ctx, p); err == nil {
+			t.Errorf("attestation from a peer %s accepted", name)
+		}
+		if pen := joiner.Penalty(p); pen < penaltyInvalid*0.8 {
+			t.Errorf("peer %s: penalty %.1f, want ≥ %v", name, pen, penaltyInvalid)
+		}
+	}
+	got, err := joiner.joinFromSnapshot(ctx, []peer.ID{noProof.ID(), partial.ID(), good.ID()})
+	if err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	jsrc.mu.Lock()
+	imported := jsrc.imported
+	jsrc.mu.Unlock()
+	if got.Seq != att.Seq || !bytes.Equal(imported, file) {
+		t.Fatalf("joined from %d with %q", got.Seq, imported)
+	}
+	if pen := joiner.Penalty(good.ID()); pen != 0 {
+		t.Errorf("the peer that proved the changes penalised %.1f", pen)
 	}
 }

@@ -193,6 +193,26 @@ func (n *Node) serve(w io.Writer, req *request) error {
 			}
 			n.metrics.served.WithLabelValues("attestation").Inc()
 		}
+	case reqMinistry:
+		ms, ok := n.src.(MinistrySource)
+		if !ok {
+			return fail(codeUnavailable, errors.New("this node does not serve the ministry set's changes"))
+		}
+		changes, err := ms.MinistryChanges(req.Seq)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return fail(codeUnavailable, err)
+		case err != nil:
+			return fail(codeInternal, err)
+		case len(changes) > ledger.MaxMinistryChanges:
+			return fail(codeUnavailable, fmt.Errorf("%d changes of the ministry set, more than %d", len(changes), ledger.MaxMinistryChanges))
+		}
+		for _, c := range changes { // all of them: a verifier needs the whole list
+			if err := send(&response{Type: respChange, Change: c}); err != nil {
+				return err
+			}
+		}
+		n.metrics.served.WithLabelValues("ministry").Inc()
 	case reqSnapshot:
 		code, err := n.serveSnapshot(send, full, req)
 		if err != nil {
@@ -361,6 +381,8 @@ func allowedResponse(req, resp msgType) bool {
 		return req == reqBlocks || req == reqProducerBlocks
 	case respAttest:
 		return req == reqAttestation
+	case respChange:
+		return req == reqMinistry
 	case respSnapData:
 		return req == reqSnapshot
 	}
@@ -383,6 +405,8 @@ func requestName(t msgType) string {
 		return "attestation"
 	case reqSnapshot:
 		return "snapshot"
+	case reqMinistry:
+		return "ministry"
 	}
 	return "unknown"
 }

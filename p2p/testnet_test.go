@@ -96,6 +96,7 @@ func (n *tnet) config(s *ledger.Signer) Config {
 	cfg.GenesisHash = n.g.Hash()
 	cfg.Signer = s
 	cfg.Ministry = n.ministryFunc()
+	cfg.Genesis = n.g
 	cfg.ListenAddrs = []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0"), ma.StringCast("/ip4/127.0.0.1/udp/0/quic-v1")}
 	cfg.ReconnectMin = 50 * time.Millisecond
 	cfg.ReconnectMax = 500 * time.Millisecond

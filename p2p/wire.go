@@ -36,6 +36,9 @@ const (
 	// maxAttestation bounds an encoded snapshot attestation (ledger.DecodeSnapshotAttestation
 	// takes at most 16 KiB).
 	maxAttestation = 16 << 10
+	// maxChange bounds an encoded record proof of a ministry change (ledger.DecodeRecordProof's
+	// bound).
+	maxChange = ledger.MaxRecordSize + 8<<10
 	// maxSnapshotFrame bounds the snapshot bytes of one frame.
 	maxSnapshotFrame = 1 << 20
 	// MaxSnapshotBytes bounds the size of a snapshot file a node serves or fetches.
@@ -59,6 +62,7 @@ const (
 	reqProducerBlocks msgType = 0x05 // blocks of Producer at heights [From, To]
 	reqAttestation    msgType = 0x06 // the latest complete snapshot attestation
 	reqSnapshot       msgType = 0x07 // the snapshot file at Seq, from byte Offset
+	reqMinistry       msgType = 0x08 // proofs of the changes of the ministry set up to checkpoint Seq
 
 	respStatus     msgType = 0x41
 	respCheckpoint msgType = 0x42
@@ -67,6 +71,7 @@ const (
 	respError      msgType = 0x45 // the server refuses the request
 	respAttest     msgType = 0x46 // a snapshot attestation
 	respSnapData   msgType = 0x47 // bytes of a snapshot file, with the file's size
+	respChange     msgType = 0x48 // a change of the ministry set: a canonical ledger.RecordProof
 )
 
 // Tip is the highest height of a producer's chain that a node holds contiguously from height 1,
@@ -89,7 +94,7 @@ type request struct {
 	From, To uint64        // reqCheckpoints, reqProducerBlocks
 	Producer ledger.KeyID  // reqProducerBlocks
 	Hashes   []ledger.Hash // reqBlocks
-	Seq      uint64        // reqSnapshot: the attested checkpoint of the snapshot (≥ 1)
+	Seq      uint64        // reqSnapshot: the attested checkpoint of the snapshot (≥ 1); reqMinistry: the checkpoint
 	Offset   uint64        // reqSnapshot: the first byte wanted
 }
 
@@ -106,6 +111,7 @@ type response struct {
 	Attestation []byte // respAttest: canonical ledger.SnapshotAttestation
 	Size        uint64 // respSnapData: size of the whole snapshot file
 	Data        []byte // respSnapData: 1..maxSnapshotFrame bytes of it
+	Change      []byte // respChange: canonical ledger.RecordProof
 }
 
 // Error codes of an error frame.
@@ -304,6 +310,8 @@ func encodeRequest(r *request) []byte {
 	case reqSnapshot:
 		e.uvarint(r.Seq)
 		e.uvarint(r.Offset)
+	case reqMinistry:
+		e.uvarint(r.Seq)
 	}
 	return e.b
 }
@@ -314,6 +322,11 @@ func decodeRequest(b []byte) (*request, error) {
 	r := &request{Type: msgType(d.byte())}
 	switch r.Type {
 	case reqStatus, reqLatest, reqAttestation:
+	case reqMinistry:
+		r.Seq = d.uvarint()
+		if d.err == nil && r.Seq == 0 {
+			d.fail("ministry changes up to checkpoint 0")
+		}
 	case reqSnapshot:
 		r.Seq, r.Offset = d.uvarint(), d.uvarint()
 		if d.err == nil && (r.Seq == 0 || r.Offset > MaxSnapshotBytes) {
@@ -373,6 +386,8 @@ func encodeResponse(r *response) []byte {
 		e.bytes([]byte(r.Text))
 	case respAttest:
 		e.bytes(r.Attestation)
+	case respChange:
+		e.bytes(r.Change)
 	case respSnapData:
 		e.uvarint(r.Size)
 		e.bytes(r.Data)
@@ -408,6 +423,8 @@ func decodeResponse(b []byte) (*response, error) {
 		r.Text = string(d.bytes(maxErrorText, true))
 	case respAttest:
 		r.Attestation = d.bytes(maxAttestation, false)
+	case respChange:
+		r.Change = d.bytes(maxChange, false)
 	case respSnapData:
 		r.Size = d.uvarint()
 		r.Data = d.bytes(maxSnapshotFrame, false)
