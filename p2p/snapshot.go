@@ -172,8 +172,9 @@ func (n *Node) fetchAttestation(ctx context.Context, p peer.ID) (*ledger.Snapsho
 			}
 		}
 		if err != nil {
-			// An attestation that verifies against no set p can prove: as invalid as before
-			// changes could be proved (a peer's failure to answer is penalised where it happens).
+			// An attestation that verifies against no set p can prove is penalised as one that
+			// failed verification was before changes could be proved (a broken answer to 0x08
+			// has cost p its own penalty already).
 			err = fmt.Errorf("%w (%w)", firstErr, err)
 			if ctx.Err() == nil {
 				n.penalise(p, penaltyInvalid, "invalid_item", err)
