@@ -24,10 +24,13 @@ type MinistryConfig struct {
 	Host    host.Host
 	// Signer signs finality votes; its key is the host's identity (member ID = peer ID).
 	Signer *ledger.Signer
-	Dir    string    // Raft log and snapshots
-	Voters []peer.ID // initial Raft voters on a first start
-	State  State
-	Blocks Blocks
+	Dir    string // Raft log and snapshots
+	// WriteGuard, when set, is asked before every append to the Raft log: an error fails the
+	// append (the node passes its free-space floor).
+	WriteGuard func() error
+	Voters     []peer.ID // initial Raft voters on a first start
+	State      State
+	Blocks     Blocks
 	// Publisher sends votes and final checkpoints (nil: nothing is published).
 	Publisher  Publisher
 	Registerer prometheus.Registerer
@@ -81,7 +84,7 @@ func NewMinistry(cfg MinistryConfig) (*Ministry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new ministry: %w", err)
 	}
-	m.Orderer, err = NewOrderer(OrdererConfig{Genesis: cfg.Genesis, Host: cfg.Host, Dir: cfg.Dir, Voters: cfg.Voters,
+	m.Orderer, err = NewOrderer(OrdererConfig{Genesis: cfg.Genesis, Host: cfg.Host, Dir: cfg.Dir, WriteGuard: cfg.WriteGuard, Voters: cfg.Voters,
 		Allow: m.IsMember, Sink: m.Executor, Timings: cfg.Timings, CutInterval: cfg.CutInterval, CutBlocks: cfg.CutBlocks,
 		Clock: cfg.Clock, Logger: log, Monitor: mon, Evidence: m.Evidence})
 	if err != nil {

@@ -60,6 +60,8 @@ type OrdererConfig struct {
 	Host host.Host
 	// Dir holds the Raft log (a badger database in Dir/log) and snapshots (Dir/snapshots).
 	Dir string
+	// WriteGuard, when set, is asked before every append to the Raft log (raftlog.WithWriteGuard).
+	WriteGuard func() error
 	// Voters are the initial Raft voters, used only on a first start (every node of a new
 	// network must be given the same list).
 	Voters []peer.ID
@@ -190,7 +192,7 @@ func NewOrderer(cfg OrdererConfig) (*Orderer, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("new orderer: %w", err)
 	}
-	store, err := raftlog.Open(filepath.Join(cfg.Dir, "log"), raftlog.WithLogger(log))
+	store, err := raftlog.Open(filepath.Join(cfg.Dir, "log"), raftlog.WithLogger(log), raftlog.WithWriteGuard(cfg.WriteGuard))
 	if err != nil {
 		return nil, fmt.Errorf("new orderer: open raft log: %w", err)
 	}

@@ -126,8 +126,10 @@ func Start(cfg Config, opts Options) (_ *Node, err error) {
 		n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 
+	n.disk = diskGuard{dir: cfg.DataDir, min: uint64(cfg.MinFreeDiskMiB) << 20}
 	sopts := store.DefaultOptions()
 	sopts.Logger = n.log.With("component", "store")
+	sopts.WriteGuard = n.disk.check
 	if n.st, err = store.Open(filepath.Join(cfg.DataDir, "ledger"), sopts); err != nil {
 		return nil, fmt.Errorf("open ledger store: %w", err)
 	}
@@ -140,7 +142,6 @@ func Start(cfg Config, opts Options) (_ *Node, err error) {
 	if n.chain, err = newChain(n.genesis, n.st, n.log.With("component", "chain")); err != nil {
 		return nil, err
 	}
-	n.disk = diskGuard{dir: cfg.DataDir, min: uint64(cfg.MinFreeDiskMiB) << 20}
 	n.chain.disk = n.disk
 	n.views = &finalViews{st: n.st, chain: n.chain, onFinal: func(m ledger.Meta) { n.info.finalized(m, uint64(n.clock().UnixMilli())) }}
 	n.views.refresh()
@@ -399,7 +400,7 @@ func (n *Node) startConsensus() error {
 		timings = consensus.TestTimings()
 	}
 	m, err := consensus.NewMinistry(consensus.MinistryConfig{Genesis: n.genesis, Host: n.p2p.Host(), Signer: n.signer,
-		Dir: filepath.Join(n.cfg.DataDir, "raft"), Voters: voters, State: n.chain, Blocks: n.chain, Publisher: pub,
+		Dir: filepath.Join(n.cfg.DataDir, "raft"), WriteGuard: n.disk.check, Voters: voters, State: n.chain, Blocks: n.chain, Publisher: pub,
 		Registerer: n.reg, Logger: n.log.With("component", "consensus"), Timings: timings,
 		CutInterval: n.cfg.CheckpointInterval.Duration, Clock: n.clock})
 	if err != nil {

@@ -22,6 +22,12 @@ func (s *Store) gcLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		if g := s.opts.WriteGuard; g != nil {
+			if err := g(); err != nil {
+				s.log.Warn("value log gc skipped", "err", err)
+				continue
+			}
+		}
 		rewritten := 0
 		for ctx.Err() == nil {
 			err := s.db.RunValueLogGC(s.opts.GCDiscardRatio)

@@ -51,6 +51,10 @@ type Options struct {
 	GCInterval time.Duration
 	// GCDiscardRatio is the share of stale data from which a value-log file is rewritten.
 	GCDiscardRatio float64
+	// WriteGuard, when set, is asked before the store's own background writes (the value-log
+	// garbage collection, which writes new files before it deletes old ones); an error skips
+	// them until the next round. The node passes its free-space floor.
+	WriteGuard func() error
 	// MemTableSize is badger's memtable size in bytes. A checkpoint whose changes fit in 15% of
 	// it is committed in one transaction; larger ones go through the redo journal.
 	MemTableSize int64

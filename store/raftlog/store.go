@@ -35,6 +35,7 @@ var ErrClosed = errors.New("raft log store closed")
 // opened with SyncWrites). Methods are safe for concurrent use.
 type Store struct {
 	db     *badger.DB
+	guard  func() error
 	log    *slog.Logger
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -53,6 +54,15 @@ type Option func(*config)
 type config struct {
 	logger     *slog.Logger
 	gcInterval time.Duration
+	guard      func() error
+}
+
+// WithWriteGuard makes StoreLogs and DeleteRange ask guard first and fail with its error, writing
+// nothing: a node passes its free-space floor, so that badger is not let write files it cannot
+// create (raft takes a failed StoreLogs as a failed append, not as a crash). The stable store's
+// Set is not guarded: raft panics when it cannot save its term, and its writes are tiny.
+func WithWriteGuard(guard func() error) Option {
+	return func(c *config) { c.guard = guard }
 }
 
 // WithLogger sends the store's and badger's logs to l (default slog.Default()).
@@ -90,7 +100,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open raft log database %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: logger, stop: make(chan struct{})}
+	s := &Store{db: db, guard: cfg.guard, log: logger, stop: make(chan struct{})}
 	if cfg.gcInterval > 0 {
 		s.wg.Add(1)
 		go s.gcLoop(cfg.gcInterval)
@@ -282,6 +292,11 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 	if len(logs) == 0 {
 		return nil
 	}
+	if s.guard != nil {
+		if err := s.guard(); err != nil {
+			return fmt.Errorf("store raft logs %d-%d: %w", logs[0].Index, logs[len(logs)-1].Index, err)
+		}
+	}
 	size := 0
 	for _, l := range logs {
 		size += encodedLen(l)
@@ -321,6 +336,11 @@ func (s *Store) DeleteRange(min, max uint64) error {
 	}
 	if min > max {
 		return nil
+	}
+	if s.guard != nil {
+		if err := s.guard(); err != nil {
+			return fmt.Errorf("delete raft logs %d-%d: %w", min, max, err)
+		}
 	}
 	// Delete only keys that exist: raft calls DeleteRange(first, x) after a
 	// snapshot, but also with ranges it never wrote, e.g. after a restore.

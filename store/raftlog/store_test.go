@@ -316,3 +316,41 @@ func TestNewCached(t *testing.T) {
 		t.Fatal("NewCached with capacity 0 succeeded")
 	}
 }
+
+// TestWriteGuardRefusesAppendsAndDeletes: while the guard says no (the disk below the node's
+// floor), StoreLogs and DeleteRange fail with its error and write nothing; the stable store
+// still takes raft's term; once the guard says yes, appends go on.
+func TestWriteGuardRefusesAppendsAndDeletes(t *testing.T) {
+	full := errors.New("disk below the floor")
+	var refuse bool
+	s, err := Open(t.TempDir(), WithLogger(quietLogger()), WithWriteGuard(func() error {
+		if refuse {
+			return full
+		}
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.StoreLogs([]*raft.Log{mkLog(1), mkLog(2)}); err != nil {
+		t.Fatal(err)
+	}
+	refuse = true
+	if err := s.StoreLogs([]*raft.Log{mkLog(3)}); !errors.Is(err, full) {
+		t.Fatalf("append below the floor: %v", err)
+	}
+	if err := s.DeleteRange(1, 1); !errors.Is(err, full) {
+		t.Fatalf("delete below the floor: %v", err)
+	}
+	wantBounds(t, s, 1, 2)
+	if err := s.SetUint64([]byte("CurrentTerm"), 7); err != nil {
+		t.Fatalf("stable store below the floor: %v", err)
+	}
+	refuse = false
+	if err := s.StoreLogs([]*raft.Log{mkLog(3)}); err != nil {
+		t.Fatal(err)
+	}
+	wantBounds(t, s, 1, 3)
+	wantLog(t, s, 3)
+}
