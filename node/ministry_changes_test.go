@@ -7,20 +7,13 @@ import (
 
 	"github.com/jaminan/jaminan/ledger"
 	"github.com/jaminan/jaminan/ledger/ledgertest"
-	"github.com/jaminan/jaminan/store"
 )
 
 // TestSnapSourceProvesMinistryChanges: what a node serves to a peer joining from a snapshot
 // (request 0x08) are proofs of the changes up to the asked checkpoint that verify from the
 // genesis to the ministry set the state has; later changes are left out.
 func TestSnapSourceProvesMinistryChanges(t *testing.T) {
-	opts := store.DefaultOptions()
-	opts.InMemory = true
-	st, err := store.Open("", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openMemStore(t)
 	net := ledgertest.New(t)
 	if err := st.Init(net.Genesis); err != nil {
 		t.Fatal(err)
@@ -41,12 +34,7 @@ func TestSnapSourceProvesMinistryChanges(t *testing.T) {
 		if res.Receipts[0].Code != ledger.CodeOK {
 			t.Fatalf("checkpoint %d: %+v", res.Seq, res.Receipts[0])
 		}
-		var votes []ledger.Vote
-		for _, c := range certifiers {
-			votes = append(votes, ledger.SignVote(c, net.Genesis.Network, res.Seq, res.Checkpoint, res.StateRoot))
-		}
-		cert := ledger.Certify(res.Seq, res.Checkpoint, res.StateRoot, votes)
-		if err := st.PutCertificate(&cert); err != nil {
+		if err := st.PutCertificate(net.CertifyBy(res, certifiers...)); err != nil {
 			t.Fatal(err)
 		}
 		meta, _ = st.Meta()

@@ -24,13 +24,7 @@ func TestTwinBlockIsKeptForTheCheckpoint(t *testing.T) {
 	g := &ledger.Genesis{Network: "net", Time: 1, Params: ledger.DefaultParams(), UTCOffset: 8 * 3600,
 		Members: []ledger.Member{{ID: s.ID(), Role: ledger.RoleMinistry, Name: "m"}}}
 	g.Normalise()
-	opts := store.DefaultOptions()
-	opts.InMemory = true
-	st, err := store.Open("", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openMemStore(t)
 	if err := st.Init(g); err != nil {
 		t.Fatal(err)
 	}
@@ -78,4 +72,17 @@ func TestTwinBlockIsKeptForTheCheckpoint(t *testing.T) {
 	if n := len(c.twins[s.ID()][1]); n != maxTwins {
 		t.Fatalf("%d twins kept, want %d", n, maxTwins)
 	}
+}
+
+// openMemStore opens an in-memory store, closed when the test ends.
+func openMemStore(t *testing.T) *store.Store {
+	t.Helper()
+	opts := store.DefaultOptions()
+	opts.InMemory = true
+	st, err := store.Open("", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }

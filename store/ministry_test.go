@@ -34,12 +34,7 @@ func TestMinistryChangesIndexed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var votes []ledger.Vote
-		for _, c := range certifiers {
-			votes = append(votes, ledger.SignVote(c, n.Genesis.Network, res.Seq, res.Checkpoint, res.StateRoot))
-		}
-		cert := ledger.Certify(res.Seq, res.Checkpoint, res.StateRoot, votes)
-		if err := s.PutCertificate(&cert); err != nil {
+		if err := s.PutCertificate(n.CertifyBy(res, certifiers...)); err != nil {
 			t.Fatal(err)
 		}
 		for i, rc := range res.Receipts {

@@ -189,9 +189,13 @@ func (n *Net) Checkpoint(prev ledger.Meta, blocks ...*ledger.Block) *ledger.Chec
 }
 
 // Certify returns the certificate of res signed by every ministry signer.
-func (n *Net) Certify(res *ledger.Result) *ledger.Certificate {
-	votes := make([]ledger.Vote, len(n.Ministry))
-	for i, s := range n.Ministry {
+func (n *Net) Certify(res *ledger.Result) *ledger.Certificate { return n.CertifyBy(res, n.Ministry...) }
+
+// CertifyBy returns the certificate of res signed by signers (after a change of the ministry
+// set, the set in force).
+func (n *Net) CertifyBy(res *ledger.Result, signers ...*ledger.Signer) *ledger.Certificate {
+	votes := make([]ledger.Vote, len(signers))
+	for i, s := range signers {
 		votes[i] = ledger.SignVote(s, n.Genesis.Network, res.Seq, res.Checkpoint, res.StateRoot)
 	}
 	c := ledger.Certify(res.Seq, res.Checkpoint, res.StateRoot, votes)
