@@ -602,3 +602,41 @@ func TestStatementCarriesMinistryChanges(t *testing.T) {
 		t.Fatalf("ministry change %v is not the admission %s (%v)", rec.ID(), recs[0].ID(), err)
 	}
 }
+
+// TestPostSignedRecord: POST /v1/records with application/cbor takes one record built and
+// signed elsewhere; garbage, a record whose author did not sign it, a bad signature and a
+// governance record short of a ministry quorum are refused with 400 before anything is stored.
+func TestPostSignedRecord(t *testing.T) {
+	h := newHarness(t)
+	m0, m1 := h.net.Ministry[0], h.net.Ministry[1]
+	net := h.mem.Genesis().Network
+	post := func(b []byte) *resp {
+		req := newRequest("POST", "/v1/records", b)
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		req.Header.Set("Content-Type", "application/cbor")
+		return h.do(req)
+	}
+	param := &ledger.GovParam{Param: ledger.Param{Name: ledger.ParamPensionEmployer, Scope: "44", Effective: 20270101, Value: 1500}}
+	rec := ledger.NewRecord(m0.ID(), uint64(h.clock.Now().UnixMilli()), param)
+	wantError(t, post([]byte("not a record")), 400, CodeBadRequest, "record")
+	wantError(t, post(rec.Encode()), 400, CodeBadRequest, "sigs") // the author's signature is missing
+	rec.Sign(net, m0)
+	wantError(t, post(rec.Encode()), 400, CodeBadRequest, "sigs") // one of three ministry members
+	bad := rec
+	bad.Sigs = append([]ledger.Sig(nil), rec.Sigs...)
+	bad.Sigs[0].Sig = bytes.Repeat([]byte{1}, 64)
+	wantError(t, post(bad.Encode()), 400, CodeBadRequest, "sigs")
+	rec.Sign(net, m1)
+	r := post(rec.Encode())
+	wantStatus(t, r, 202)
+	var out submitResponse
+	r.json(t, &out)
+	if len(out.Accepted) != 1 || out.Accepted[0].ID != rec.ID() {
+		t.Fatalf("signed governance record: %s", r.Body)
+	}
+	var st recordStatusJSON
+	h.operator("GET", "/v1/records/"+rec.ID().String(), nil).json(t, &st)
+	if st.Status != "final" || st.Receipt == nil || st.Receipt.Code != ledger.CodeOK {
+		t.Fatalf("the parameter change: %+v", st)
+	}
+}

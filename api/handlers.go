@@ -92,8 +92,10 @@ func (a *API) handlePostRecords(w http.ResponseWriter, r *http.Request, p *princ
 		limit = a.cfg.MaxBatchBytes
 	case "text/csv":
 		limit = a.cfg.MaxCSVBytes
+	case "application/cbor":
+		return a.postSignedRecord(w, r)
 	default:
-		return errorf(http.StatusUnsupportedMediaType, CodeUnsupportedType, "send application/json or text/csv, not %s", truncateText(mt))
+		return errorf(http.StatusUnsupportedMediaType, CodeUnsupportedType, "send application/json, text/csv or application/cbor, not %s", truncateText(mt))
 	}
 	body, err := readBody(r)
 	if err != nil {
@@ -162,6 +164,73 @@ func (a *API) handlePostRecords(w http.ResponseWriter, r *http.Request, p *princ
 				resp.Rejected = append(resp.Rejected, rejectedRecord{Index: index[j], Line: rows[index[j]].line, Code: sr.Code, Message: sr.Message})
 			}
 		}
+	}
+	writeJSON(w, http.StatusAccepted, resp)
+	return nil
+}
+
+// postSignedRecord takes one record already built and signed elsewhere (application/cbor, its
+// canonical bytes): a governance record signed by the ministry keys (`jaminan gov`), which this
+// node carries in its block. It checks what can be checked before the ledger decides: the
+// encoding, every signature, the author's (unless the author is this node), and for a
+// governance record a quorum of the ministry set in force; the ledger's rules decide the rest.
+func (a *API) postSignedRecord(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	if len(body) > ledger.MaxRecordSize {
+		return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "record of %d bytes exceeds %d", len(body), ledger.MaxRecordSize)
+	}
+	rec, rb, err := ledger.DecodeRecord(body)
+	if err != nil {
+		return badField("record", "%v", err)
+	}
+	net := a.b.Genesis().Network
+	signers, err := rec.VerifySigs(net)
+	if err != nil {
+		return badField("sigs", "%v", err)
+	}
+	if rec.Author != a.b.Signer().ID() && !signers[rec.Author] {
+		return badField("sigs", "the author %s has not signed the record; this node (%s) can carry only its own records unsigned", rec.Author, a.b.Signer().ID())
+	}
+	switch rb.(type) {
+	case *ledger.GovMember, *ledger.GovRevoke, *ledger.GovParam, *ledger.GovCalendar:
+		v, err := a.b.View(r.Context())
+		if err != nil {
+			return err
+		}
+		meta, err := ledger.ReadMeta(v)
+		var set []ledger.KeyID
+		if err == nil {
+			set, err = ledger.MinistrySet(v, meta.Time)
+		}
+		v.Release()
+		if err != nil {
+			return fmt.Errorf("ministry set: %w", err)
+		}
+		n := 0
+		for _, id := range set {
+			if signers[id] {
+				n++
+			}
+		}
+		if q := ledger.Quorum(len(set)); n < q {
+			return badField("sigs", "%d signatures of the ministry set, a governance record needs %d of %d", n, q, len(set))
+		}
+	}
+	res, err := a.b.Submit(r.Context(), []ledger.Record{rec})
+	if err != nil {
+		return err
+	}
+	if len(res) != 1 {
+		return fmt.Errorf("submit: %d results for 1 record", len(res))
+	}
+	resp := submitResponse{Accepted: []acceptedRecord{}, Rejected: []rejectedRecord{}}
+	if res[0].Code == "" {
+		resp.Accepted = append(resp.Accepted, acceptedRecord{ID: res[0].ID})
+	} else {
+		resp.Rejected = append(resp.Rejected, rejectedRecord{Code: res[0].Code, Message: res[0].Message})
 	}
 	writeJSON(w, http.StatusAccepted, resp)
 	return nil

@@ -20,6 +20,7 @@ var commands = map[string]command{
 	"submit":   {"import a CSV or JSON-lines file of records into a node over its HTTP API", runSubmit},
 	"query":    {"ask a node: status, record, proof, account, statement, transfer, compliance, checkpoint", runQuery},
 	"admin":    {"ministry Raft membership and leadership: add-voter, remove-voter, transfer-leadership", runAdmin},
+	"gov":      {"draft, sign, show and submit governance records (members, revocations, parameters, calendars)", runGov},
 	"keygen":   {"create a node or party key file, or the network pepper", runKeygen},
 	"genesis":  {"write a network's genesis file from its founding members", runGenesis},
 	"verify":   {"verify a record proof or a worker statement offline against a genesis file", runVerify},
