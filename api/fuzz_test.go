@@ -1,6 +1,7 @@
 package api
 
 import (
+	"github.com/jaminan/jaminan/ledger"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -42,6 +43,12 @@ func FuzzPostRecords(f *testing.F) {
 	f.Add([]byte(`{"records":[{"type":"employment","end":null}]}`), "")
 	f.Add([]byte("\"\n,,,"), "text/csv; charset=utf-8")
 	f.Add([]byte(`[]`), "application/json; x=\"")
+	// A signed record (application/cbor): a governance record with one of three ministry
+	// signatures, and garbage.
+	gov := ledger.NewRecord(h.net.Ministry[0].ID(), 1, &ledger.GovParam{Param: ledger.Param{Name: ledger.ParamPensionEmployer, Scope: "44", Effective: 20270101, Value: 1500}})
+	gov.Sign(h.mem.Genesis().Network, h.net.Ministry[0])
+	f.Add(gov.Encode(), "application/cbor")
+	f.Add([]byte{0xa5, 0x01, 0x60}, "application/cbor")
 	f.Fuzz(func(t *testing.T, body []byte, ct string) {
 		req := newRequest("POST", "/v1/records", body)
 		req.Header.Set("Content-Type", ct)
