@@ -1,13 +1,14 @@
 package api
 
 import (
-	"github.com/jaminan/jaminan/ledger"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/jaminan/jaminan/ledger"
 )
 
 // Fuzz targets, one per handler family. The harness has recovery off, so a panic fails the
