@@ -196,6 +196,9 @@ func (a *API) postSignedRecord(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch rb.(type) {
 	case *ledger.GovMember, *ledger.GovRevoke, *ledger.GovParam, *ledger.GovCalendar:
+		if err := ledger.ValidateGov(a.b.Genesis(), rb); err != nil {
+			return badField("body", "%v", err)
+		}
 		v, err := a.b.View(r.Context())
 		if err != nil {
 			return err

@@ -188,6 +188,26 @@ func (g *Genesis) Validate() error {
 	return nil
 }
 
+// ValidateGov checks the body of a governance record as the state machine will when it applies
+// it (a gov.revoke's member must also be in the registry then, which only the state knows), so
+// that a drafter learns of a mistake before the ministry signs.
+func ValidateGov(g *Genesis, body Body) error {
+	switch b := body.(type) {
+	case *GovMember:
+		return validateMember(&b.Member, g.ExtraRegions)
+	case *GovRevoke:
+		if _, err := b.Member.PublicKey(); err != nil {
+			return fmt.Errorf("member: %w", err)
+		}
+		return nil
+	case *GovParam:
+		return validateParam(b.Param)
+	case *GovCalendar:
+		return validateCalendar(b.Calendar)
+	}
+	return fmt.Errorf("a %s record is not a governance record", body.RecordType())
+}
+
 func validateMember(m *Member, extra []string) error {
 	var errs []error
 	if _, err := m.ID.PublicKey(); err != nil {

@@ -88,3 +88,33 @@ func TestGov_MachineSharedAcrossStates(t *testing.T) {
 		t.Fatalf("revoked producer: %v", got)
 	}
 }
+
+// TestGov_ValidateGovBeforeSigning: ValidateGov refuses what the state machine would reject for
+// its form, for each governance type, and passes well-formed bodies.
+func TestGov_ValidateGovBeforeSigning(t *testing.T) {
+	n := newTnet(t)
+	s := fixtureSigner(0x58)
+	good := []Body{
+		&GovMember{Member: Member{ID: s.ID(), Role: RoleBureau, Region: "440300", Name: "bureau"}},
+		&GovRevoke{Member: s.ID(), Reason: "closed"},
+		&GovParam{Param: Param{Name: ParamAvgWage, Scope: "44", Effective: 20270101, Value: 1234500}},
+		&GovCalendar{Calendar: Calendar{Year: 2027, Holidays: []uint32{20270101}}},
+	}
+	bad := []Body{
+		&GovMember{Member: Member{ID: s.ID(), Role: "king", Name: "x"}},
+		&GovRevoke{Member: "not a key"},
+		&GovParam{Param: Param{Name: ParamAvgWage, Scope: "44", Effective: 20271301, Value: 1}},
+		&GovCalendar{Calendar: Calendar{Year: 2027, Holidays: []uint32{20260101}}},
+		&ConsentRevoke{},
+	}
+	for _, b := range good {
+		if err := ValidateGov(n.g, b); err != nil {
+			t.Errorf("%s: %v", b.RecordType(), err)
+		}
+	}
+	for _, b := range bad {
+		if err := ValidateGov(n.g, b); err == nil {
+			t.Errorf("%s %+v passed", b.RecordType(), b)
+		}
+	}
+}

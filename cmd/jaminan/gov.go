@@ -91,6 +91,9 @@ func govDraft(stdout io.Writer, genesisPath, author, typ, bodyJSON, out string) 
 	if err := dec.Decode(body); err != nil {
 		return exitUsage{fmt.Errorf("--body: %w", err)}
 	}
+	if err := ledger.ValidateGov(g, body); err != nil {
+		return exitUsage{fmt.Errorf("--body: %w", err)}
+	}
 	rec := ledger.NewRecord(id, uint64(time.Now().UnixMilli()), body)
 	if err := writeGovRecord(stdout, out, &rec); err != nil {
 		return err

@@ -40,6 +40,9 @@ func TestGovDraftSignSubmit(t *testing.T) {
 	if code, _, stderr := runCLI(t, "gov", "draft", "--genesis", gen, "--author", m1.ID().String(), "--type", "gov.param", "--body", `{"parm":{}}`); code != 2 || !strings.Contains(stderr, "unknown field") {
 		t.Fatalf("draft with a misspelt body: %d %s", code, stderr)
 	}
+	if code, _, stderr := runCLI(t, "gov", "draft", "--genesis", gen, "--author", m1.ID().String(), "--type", "gov.param", "--body", `{"param":{"name":"pension.employer_bp","scope":"44","effective":20271301,"value":1500}}`); code != 2 || !strings.Contains(stderr, "YYYYMMDD") {
+		t.Fatalf("draft with a month 13: %d %s", code, stderr)
+	}
 	if code, _, stderr := runCLI(t, "gov", "sign", "--genesis", gen, "--key", key("ministry-1"), file); code != 0 {
 		t.Fatalf("sign: %d %s", code, stderr)
 	}
