@@ -601,6 +601,32 @@ func TestStatementCarriesMinistryChanges(t *testing.T) {
 	if err != nil || rec.ID() != recs[0].ID() {
 		t.Fatalf("ministry change %v is not the admission %s (%v)", rec.ID(), recs[0].ID(), err)
 	}
+	// A proof of the worker's record, which travels alone, carries the change too.
+	var pj proofJSON
+	h.operator("GET", "/v1/records/"+recordIDOf(t, st.Proofs[0].Record).String()+"/proof", nil).json(t, &pj)
+	raw, err = base64.StdEncoding.DecodeString(pj.Encoded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ledger.DecodeRecordProof(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Ministry) != 1 {
+		t.Fatalf("the proof carries %d ministry changes", len(p.Ministry))
+	}
+	if _, _, err := p.Verify(h.mem.Genesis()); err != nil {
+		t.Fatalf("the proof does not verify offline: %v", err)
+	}
+}
+
+func recordIDOf(t *testing.T, raw []byte) ledger.Hash {
+	t.Helper()
+	rec, _, err := ledger.DecodeRecord(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec.ID()
 }
 
 // TestPostSignedRecord: POST /v1/records with application/cbor takes one record built and

@@ -164,29 +164,8 @@ func (a *API) statementOf(v View, wk ledger.WorkerID) (*ledger.Statement, *ledge
 		return nil, nil, 0, notFound("no records of worker %s", wk)
 	}
 	// The changes of the ministry set since genesis, so that certificates of a later set verify.
-	after = Pos{}
-	for {
-		refs, err := v.MinistryChanges(after, 0)
-		if err != nil {
-			return nil, nil, 0, fmt.Errorf("changes of the ministry set: %w", err)
-		}
-		if len(refs) == 0 {
-			break
-		}
-		for _, ref := range refs {
-			if ref.Seq > meta.Seq {
-				continue
-			}
-			if len(st.Ministry) == ledger.MaxMinistryChanges {
-				return nil, nil, 0, fmt.Errorf("the ministry set changed more than %d times: statements cannot carry the changes", ledger.MaxMinistryChanges)
-			}
-			proof, err := v.RecordProof(ref.ID)
-			if err != nil {
-				return nil, nil, 0, fmt.Errorf("proof of ministry change %s: %w", ref.ID, err)
-			}
-			st.Ministry = append(st.Ministry, *proof)
-		}
-		after = refs[len(refs)-1].Pos
+	if st.Ministry, err = ministryProofs(v, meta.Seq); err != nil {
+		return nil, nil, 0, err
 	}
 	// Verify before serving: the summary is what the statement proves, and a statement that
 	// does not verify is a bug of this node that no client should receive.
@@ -195,6 +174,37 @@ func (a *API) statementOf(v View, wk ledger.WorkerID) (*ledger.Statement, *ledge
 		return nil, nil, 0, fmt.Errorf("statement of %s does not verify: %w", wk, err)
 	}
 	return st, sum, meta.Seq, nil
+}
+
+// ministryProofs returns the proofs of the governance records that changed the ministry set in
+// checkpoints up to seq, in ledger order: what a statement or a proof carries so that it
+// verifies after the set changed (ledger.MinistryHistory).
+func ministryProofs(v View, upTo uint64) ([]ledger.RecordProof, error) {
+	var out []ledger.RecordProof
+	var after Pos
+	for {
+		refs, err := v.MinistryChanges(after, 0)
+		if err != nil {
+			return nil, fmt.Errorf("changes of the ministry set: %w", err)
+		}
+		for _, ref := range refs {
+			if ref.Seq > upTo {
+				return out, nil
+			}
+			if len(out) == ledger.MaxMinistryChanges {
+				return nil, fmt.Errorf("the ministry set changed more than %d times: proofs cannot carry the changes", ledger.MaxMinistryChanges)
+			}
+			proof, err := v.RecordProof(ref.ID)
+			if err != nil {
+				return nil, fmt.Errorf("proof of ministry change %s: %w", ref.ID, err)
+			}
+			out = append(out, *proof)
+		}
+		if len(refs) == 0 {
+			return out, nil
+		}
+		after = refs[len(refs)-1].Pos
+	}
 }
 
 type accessEntryJSON struct {

@@ -105,6 +105,9 @@ func fuzzSeeds(t testing.TB) map[string][]fuzzSeed {
 	admit := n.proveAll(n.block(m0, n.rec(m0, &GovMember{Member: Member{ID: fixtureSigner(0x57).ID(), Role: RoleMinistry, Name: "Ministry node 4"}}, m0, m1)))
 	changed := Statement{Network: n.g.Network, Worker: w, Proofs: proofs, Ministry: admit}
 	out["FuzzDecodeStatement"] = append(out["FuzzDecodeStatement"], newFuzzSeed("ministry-change", changed.Encode()))
+	alone := proofs[0]
+	alone.Ministry = admit
+	out["FuzzDecodeRecordProof"] = append(out["FuzzDecodeRecordProof"], newFuzzSeed("ministry-change", alone.Encode()))
 	return out
 }
 

@@ -47,6 +47,9 @@ func NewMinistryHistory(g *Genesis, changes []RecordProof) (*MinistryHistory, er
 			return nil, fmt.Errorf("%w: ministry change %d is not after the one before it in the ledger", ErrStatement, i)
 		}
 		last = pos
+		if len(p.Ministry) > 0 {
+			return nil, fmt.Errorf("%w: ministry change %d carries changes of its own", ErrStatement, i)
+		}
 		_, body, err := p.VerifyWith(h)
 		if err != nil {
 			return nil, fmt.Errorf("ministry change %d: %w", i, err)

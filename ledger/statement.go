@@ -27,6 +27,11 @@ type RecordProof struct {
 	PrevStateRoot Hash        `cbor:"9,keyasint" json:"prev_state_root"`
 	WritesDigest  Hash        `cbor:"10,keyasint" json:"writes_digest"`
 	Certificate   Certificate `cbor:"11,keyasint" json:"certificate"`
+	// Ministry, in a proof that travels alone, proves the changes of the ministry set since
+	// genesis (see MinistryHistory) so that Verify checks the certificate against the set in
+	// force; absent while the set is the genesis one, and in a statement's proofs (the
+	// statement carries the changes once).
+	Ministry []RecordProof `cbor:"12,keyasint,omitempty" json:"ministry,omitempty"`
 }
 
 // BuildRecordProof assembles the proof of record i of block b, applied in checkpoint cb with
@@ -73,9 +78,12 @@ func BuildRecordProof(b *Block, i int, cb *CheckpointBody, res *Result, cert Cer
 // Encode returns the canonical bytes.
 func (p *RecordProof) Encode() []byte { return encode(p) }
 
+// maxRecordProof bounds one proof without ministry changes.
+const maxRecordProof = MaxRecordSize + 8<<10
+
 // DecodeRecordProof decodes an untrusted proof.
 func DecodeRecordProof(b []byte) (*RecordProof, error) {
-	if len(b) > MaxRecordSize+8<<10 {
+	if len(b) > (MaxMinistryChanges+1)*maxRecordProof {
 		return nil, fmt.Errorf("decode record proof: %w: %d bytes", ErrEncoding, len(b))
 	}
 	var p RecordProof
@@ -96,14 +104,20 @@ func GenesisMinistry(g *Genesis, t uint64) []KeyID {
 	return out
 }
 
-// Verify checks the proof against a genesis and returns the decoded record. It uses the genesis
-// ministry set; after the ministry set changed, use VerifyWith and the history of the changes.
+// Verify checks the proof against a genesis and returns the decoded record. The certificate is
+// checked against the ministry set that the proof's own changes (Ministry) give, the genesis set
+// when it carries none.
 func (p *RecordProof) Verify(g *Genesis) (*Record, Body, error) {
-	return p.VerifyWith(&MinistryHistory{g: g})
+	h, err := NewMinistryHistory(g, p.Ministry)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p.VerifyWith(h)
 }
 
 // VerifyWith checks the proof against the genesis of h, its certificate against the ministry
-// set h gives for the proof's checkpoint, and returns the decoded record.
+// set h gives for the proof's checkpoint, and returns the decoded record. The proof's own
+// Ministry is not read.
 func (p *RecordProof) VerifyWith(h *MinistryHistory) (*Record, Body, error) {
 	g := h.g
 	fail := func(format string, args ...any) (*Record, Body, error) {

@@ -268,6 +268,25 @@ func TestStatement_FollowsMinistryChanges(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+	// A proof that travels alone carries the changes itself; without them it fails, and a change
+	// may not carry changes of its own.
+	alone := proofs[0]
+	if _, _, err := alone.Verify(n.g); !errors.Is(err, ErrStatement) {
+		t.Fatalf("a proof certified by the new set verified against the genesis set: %v", err)
+	}
+	alone.Ministry = changes
+	decoded, err := DecodeRecordProof(alone.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := decoded.Verify(n.g); err != nil {
+		t.Fatalf("a proof carrying the changes: %v", err)
+	}
+	nested := slices.Clone(changes)
+	nested[1].Ministry = changes[:1]
+	if _, err := NewMinistryHistory(n.g, nested); !errors.Is(err, ErrStatement) {
+		t.Fatalf("a change carrying changes: %v", err)
+	}
 	// The revoked member's vote does not count after the revocation: m0 with m1 is not a majority.
 	late := n.proveAllBy([]*Signer{m0, m1}, n.block(b44, n.rec(b44, n.contribution(w, "440300", 202302, 800000))))
 	if _, _, err := late[0].VerifyWith(h); !errors.Is(err, ErrStatement) {

@@ -57,7 +57,7 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 		if p, err := ledger.DecodeRecordProof(b); err == nil {
 			rec, _, err := p.Verify(g)
 			if err != nil {
-				return fmt.Errorf("record proof does NOT verify: %w (a single proof's certificate is checked against the genesis ministry set; if the set has changed since, verify the worker's statement, which carries the changes)", err)
+				return fmt.Errorf("record proof does NOT verify: %w (its certificate is checked against the ministry set its own changes prove, the genesis set if it carries none: a proof saved before the set changed has none)", err)
 			}
 			return printProof(stdout, g, p, rec, *asJSON)
 		}
