@@ -95,4 +95,21 @@ func TestRevokeMinistryMember(t *testing.T) {
 	if _, err := st.Verify(d.Genesis); err != nil {
 		t.Fatalf("the statement does not verify offline: %v", err)
 	}
+	// The contribution's proof, alone, carries the revocation and verifies offline.
+	var pj struct {
+		Encoded string `json:"encoded"`
+	}
+	if err := cl.Get(ctx, "/v1/records/"+sub.Accepted[0].ID.String()+"/proof", &pj); err != nil {
+		t.Fatal(err)
+	}
+	if raw, err = base64.StdEncoding.DecodeString(pj.Encoded); err != nil {
+		t.Fatal(err)
+	}
+	p, err := ledger.DecodeRecordProof(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.Verify(d.Genesis); err != nil || len(p.Ministry) != 1 {
+		t.Fatalf("the contribution's proof: %d ministry changes, %v", len(p.Ministry), err)
+	}
 }
