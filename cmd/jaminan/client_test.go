@@ -30,15 +30,7 @@ func TestNodeCheckConfigs(t *testing.T) {
 // TestSubmitAndQuery imports a JSON-lines file with one bad line into a bureau of a small
 // devnet, then asks for the status and a record.
 func TestSubmitAndQuery(t *testing.T) {
-	d, err := devnet.Start(devnet.Options{Dir: t.TempDir(), Ministry: 1, Bureaus: 1, Fast: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		d.Close(ctx)
-	})
+	d := startSmallDevnet(t, 1)
 	e, _, _ := d.Bureau("44")
 	gen := workload.New(3, workload.DefaultRegions()[:1], 5, civil.MustPeriod(2025, 3))
 	var lines []string
@@ -64,4 +56,20 @@ func TestSubmitAndQuery(t *testing.T) {
 	if code, _, stderr := runCLI(t, "query", "frobnicate"); code != 2 || !strings.Contains(stderr, "try:") {
 		t.Fatalf("query usage: %d %s", code, stderr)
 	}
+}
+
+// startSmallDevnet starts a devnet of ministry ministry nodes and one bureau (44), closed when
+// the test ends.
+func startSmallDevnet(t *testing.T, ministry int) *devnet.Devnet {
+	t.Helper()
+	d, err := devnet.Start(devnet.Options{Dir: t.TempDir(), Ministry: ministry, Bureaus: 1, Fast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		d.Close(ctx)
+	})
+	return d
 }

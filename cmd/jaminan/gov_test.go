@@ -9,22 +9,13 @@ import (
 
 	"github.com/jaminan/jaminan/keyfile"
 	"github.com/jaminan/jaminan/node/client"
-	"github.com/jaminan/jaminan/node/devnet"
 )
 
 // TestGovDraftSignSubmit: a parameter change drafted by one ministry member, refused by the node
 // while fewer than a quorum of the ministry signed it, signed by a second member, submitted to
 // a bureau and made final with code ok.
 func TestGovDraftSignSubmit(t *testing.T) {
-	d, err := devnet.Start(devnet.Options{Dir: t.TempDir(), Ministry: 3, Bureaus: 1, Fast: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		d.Close(ctx)
-	})
+	d := startSmallDevnet(t, 3)
 	gen := filepath.Join(d.Dir, "genesis.json")
 	key := func(name string) string { return filepath.Join(d.Dir, name+".key") }
 	m1, err := keyfile.Read(key("ministry-1"))
