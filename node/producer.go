@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/jaminan/jaminan/api"
+	"github.com/jaminan/jaminan/internal/durable"
 	"github.com/jaminan/jaminan/ledger"
 	"github.com/jaminan/jaminan/store"
 )
@@ -418,7 +419,7 @@ func (p *producer) cut(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("build block: %w", err)
 	}
-	if err := writeFileAtomic(p.fileName(b.Header.Height, upTo), b.Encode()); err != nil {
+	if err := durable.WriteFile(p.fileName(b.Header.Height, upTo), b.Encode(), 0o600); err != nil {
 		return 0, fmt.Errorf("store block %d: %w", b.Header.Height, err)
 	}
 	if p.crashAfterFile.Load() {

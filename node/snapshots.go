@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jaminan/jaminan/consensus"
+	"github.com/jaminan/jaminan/internal/durable"
 	"github.com/jaminan/jaminan/ledger"
 	"github.com/jaminan/jaminan/p2p"
 	"github.com/jaminan/jaminan/store"
@@ -222,7 +223,7 @@ func (s *snapshots) export(v *store.View, meta ledger.Meta) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("rename snapshot %d: %w", meta.Seq, err)
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := durable.SyncDir(s.dir); err != nil {
 		return fmt.Errorf("snapshot %d: %w", meta.Seq, err)
 	}
 	s.exported.Store(meta.Seq)
@@ -263,7 +264,7 @@ func (s *snapshots) putShare(share *ledger.SnapshotAttestation) error {
 	if err != nil || a == nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(s.dir, fmt.Sprintf("%d.att", a.Seq)), a.Encode()); err != nil {
+	if err := durable.WriteFile(filepath.Join(s.dir, fmt.Sprintf("%d.att", a.Seq)), a.Encode(), 0o600); err != nil {
 		return fmt.Errorf("keep snapshot attestation %d: %w", a.Seq, err)
 	}
 	s.mu.Lock()
@@ -487,43 +488,6 @@ func (x snapSink) PutSnapshotShare(a *ledger.SnapshotAttestation) error { return
 
 func (x snapSink) ImportSnapshot(r io.Reader, a *ledger.SnapshotAttestation) error {
 	return x.s.importSnapshot(r, a)
-}
-
-// writeFileAtomic writes a file atomically and durably: a temporary file, fsync, rename, fsync of
-// the directory. A failed write removes the temporary file.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
 }
 
 // HistoryStart returns the checkpoint the node's stored history starts after: 0, or the

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/jaminan/jaminan/internal/durable"
 )
 
 // journalChunk bounds a journal chunk (one change larger than that gets a chunk of its own).
@@ -173,7 +175,7 @@ func (s *Store) writeJournal(seq uint64, ops []entry) error {
 	if err := os.Rename(tmp, filepath.Join(dir, journalName(seq, journalExt))); err != nil {
 		return fmt.Errorf("commit journal: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return fmt.Errorf("commit journal: %w", err)
 	}
 	return nil
@@ -187,20 +189,7 @@ func (s *Store) dropJournal(seq uint64) error {
 	if err := os.Remove(filepath.Join(dir, journalName(seq, journalExt))); err != nil {
 		return err
 	}
-	return syncDir(dir)
-}
-
-// syncDir makes the creations, renames and removals in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return durable.SyncDir(dir)
 }
 
 // recoverJournals finishes the checkpoints whose journal was committed before the process
@@ -268,7 +257,7 @@ func (s *Store) recoverJournals() error {
 		s.log.Info("dropped the journal of a checkpoint interrupted before its commit", "files", len(uncommitted))
 	}
 	if len(committed)+len(uncommitted) > 0 {
-		if err := syncDir(dir); err != nil {
+		if err := durable.SyncDir(dir); err != nil {
 			return fmt.Errorf("drop journals: %w", err)
 		}
 	}

@@ -64,6 +64,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jaminan/jaminan/internal/durable"
 )
 
 // ErrOutboxClosed is wrapped by the errors of Append and other calls that
@@ -503,7 +505,7 @@ func (o *Outbox) createSegment(base uint64) (*outboxSegment, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("sync segment %s: %w", name, err)
 	}
-	if err := outboxSyncDir(o.dir); err != nil {
+	if err := durable.SyncDir(o.dir); err != nil {
 		_ = f.Close()
 		return nil, err
 	}
@@ -512,21 +514,6 @@ func (o *Outbox) createSegment(base uint64) (*outboxSegment, error) {
 	o.segs = append(o.segs, seg)
 	o.mu.Unlock()
 	return seg, nil
-}
-
-func outboxSyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open directory for sync: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
 }
 
 func (o *Outbox) readMark() (uint64, error) {
@@ -544,25 +531,10 @@ func (o *Outbox) readMark() (uint64, error) {
 func (o *Outbox) writeMark(seq uint64) error {
 	b := binary.LittleEndian.AppendUint64(nil, seq)
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, outboxCRC))
-	tmp := filepath.Join(o.dir, outboxMarkFile+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
+	if err := durable.WriteFile(filepath.Join(o.dir, outboxMarkFile), b, 0o640); err != nil {
 		return fmt.Errorf("write watermark %d: %w", seq, err)
 	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(o.dir, outboxMarkFile))
-	}
-	if err != nil {
-		return fmt.Errorf("write watermark %d: %w", seq, err)
-	}
-	return outboxSyncDir(o.dir)
+	return nil
 }
 
 // Append stores rec and returns its sequence number once it is fsynced.
@@ -885,7 +857,7 @@ func (o *Outbox) Prune(upTo uint64) (int, error) {
 	o.segs = slices.Delete(o.segs, 0, removed)
 	if removed > 0 {
 		o.log.Info("outbox pruned", "segments", removed, "up_to", upTo)
-		if err := outboxSyncDir(o.dir); err != nil {
+		if err := durable.SyncDir(o.dir); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jaminan/jaminan/internal/durable"
 	"github.com/jaminan/jaminan/keyfile"
 	"github.com/jaminan/jaminan/ledger"
 )
@@ -198,7 +199,7 @@ func writeGovRecord(w io.Writer, path string, rec *ledger.Record) error {
 		_, err := io.WriteString(w, line)
 		return err
 	}
-	return writeFileAtomic(path, []byte(line))
+	return durable.WriteFile(path, []byte(line), 0o600)
 }
 
 // describeGov prints what a governance record says and who has signed it.
@@ -224,17 +225,5 @@ func describeGov(w io.Writer, g *ledger.Genesis, rec *ledger.Record, body ledger
 		fmt.Fprint(w, "; the author has not signed yet")
 	}
 	fmt.Fprintln(w)
-	return nil
-}
-
-// writeFileAtomic writes b to path through a temporary file renamed over it.
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
 	return nil
 }
