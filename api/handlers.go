@@ -369,7 +369,7 @@ func (a *API) proofOf(r *http.Request, v View, p *principal, id ledger.Hash) (*l
 		return nil, g, worker, err
 	}
 	// A proof travels alone: it carries the changes of the ministry set before its checkpoint.
-	if proof.Ministry, err = ministryProofs(v, proof.Checkpoint.Seq-1); err != nil {
+	if proof.Ministry, err = MinistryProofs(v, proof.Checkpoint.Seq-1); err != nil {
 		return nil, g, worker, err
 	}
 	return proof, g, worker, nil

@@ -164,7 +164,7 @@ func (a *API) statementOf(v View, wk ledger.WorkerID) (*ledger.Statement, *ledge
 		return nil, nil, 0, notFound("no records of worker %s", wk)
 	}
 	// The changes of the ministry set since genesis, so that certificates of a later set verify.
-	if st.Ministry, err = ministryProofs(v, meta.Seq); err != nil {
+	if st.Ministry, err = MinistryProofs(v, meta.Seq); err != nil {
 		return nil, nil, 0, err
 	}
 	// Verify before serving: the summary is what the statement proves, and a statement that
@@ -176,10 +176,11 @@ func (a *API) statementOf(v View, wk ledger.WorkerID) (*ledger.Statement, *ledge
 	return st, sum, meta.Seq, nil
 }
 
-// ministryProofs returns the proofs of the governance records that changed the ministry set in
-// checkpoints up to seq, in ledger order: what a statement or a proof carries so that it
-// verifies after the set changed (ledger.MinistryHistory).
-func ministryProofs(v View, upTo uint64) ([]ledger.RecordProof, error) {
+// MinistryProofs returns the proofs of the governance records that changed the ministry set in
+// checkpoints up to upTo, in ledger order: what a statement or a proof carries so that it
+// verifies after the set changed (ledger.MinistryHistory), and what a node serves a peer that
+// joins from a snapshot.
+func MinistryProofs(v View, upTo uint64) ([]ledger.RecordProof, error) {
 	var out []ledger.RecordProof
 	var after Pos
 	for {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jaminan/jaminan/api"
 	"github.com/jaminan/jaminan/consensus"
 	"github.com/jaminan/jaminan/internal/durable"
 	"github.com/jaminan/jaminan/ledger"
@@ -425,39 +426,22 @@ func (x snapSource) OpenSnapshot(seq uint64) (p2p.SnapshotFile, int64, error) { 
 // the ministry set in checkpoints up to seq, from the store's index, for a node joining from a
 // snapshot attested by a later set.
 func (x snapSource) MinistryChanges(seq uint64) ([][]byte, error) {
-	v := x.s.n.st.View()
+	h := &heldView{v: x.s.n.st.View()} // the applied state, as the API's views read it
+	h.refs.Store(1)
+	v := &view{h: h}
 	defer v.Release()
-	if v.Base() != 0 {
-		return nil, fmt.Errorf("changes of the ministry set: this node's history starts after checkpoint %d: %w", v.Base(), p2p.ErrNotFound)
+	proofs, err := api.MinistryProofs(v, seq)
+	if errors.Is(err, api.ErrNotFound) || errors.Is(err, api.ErrBeforeHistory) {
+		return nil, fmt.Errorf("%w: %w", p2p.ErrNotFound, err) // a joined node, or a change not yet certified
 	}
-	var out [][]byte
-	var after store.Pos
-	for {
-		refs, err := v.MinistryChanges(after, ledger.MaxMinistryChanges)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range refs {
-			if r.Seq > seq {
-				return out, nil
-			}
-			if len(out) == ledger.MaxMinistryChanges {
-				return nil, fmt.Errorf("more than %d changes of the ministry set: %w", ledger.MaxMinistryChanges, p2p.ErrNotFound)
-			}
-			p, err := v.RecordProof(r.ID)
-			if errors.Is(err, store.ErrNotFound) {
-				return nil, fmt.Errorf("proof of ministry change %s: %w", r.ID, p2p.ErrNotFound)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("proof of ministry change %s: %w", r.ID, err)
-			}
-			out = append(out, p.Encode())
-		}
-		if len(refs) < ledger.MaxMinistryChanges {
-			return out, nil
-		}
-		after = refs[len(refs)-1].Pos
+	if err != nil {
+		return nil, err
 	}
+	out := make([][]byte, len(proofs))
+	for i := range proofs {
+		out[i] = proofs[i].Encode()
+	}
+	return out, nil
 }
 
 // Base implements p2p.BaseSource: the imported snapshot's checkpoint, from the state's meta.
