@@ -212,13 +212,7 @@ func (a *API) postSignedRecord(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return fmt.Errorf("ministry set: %w", err)
 		}
-		n := 0
-		for _, id := range set {
-			if signers[id] {
-				n++
-			}
-		}
-		if q := ledger.Quorum(len(set)); n < q {
+		if n, q := ledger.CountSigners(set, signers), ledger.Quorum(len(set)); n < q {
 			return badField("sigs", "%d signatures of the ministry set, a governance record needs %d of %d", n, q, len(set))
 		}
 	}

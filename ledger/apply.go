@@ -24,13 +24,7 @@ func (c *ctx) authorise(rec *Record, body Body) error {
 	switch body.(type) {
 	case *GovMember, *GovRevoke, *GovParam, *GovCalendar:
 		set := c.ministrySet()
-		n := 0
-		for _, id := range set {
-			if signers[id] {
-				n++
-			}
-		}
-		if q := Quorum(len(set)); n < q {
+		if n, q := CountSigners(set, signers), Quorum(len(set)); n < q {
 			return reject(CodeGov, "%d ministry signatures, need %d of %d", n, q, len(set))
 		}
 		return nil

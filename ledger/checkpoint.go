@@ -178,6 +178,18 @@ func Certify(seq uint64, cp, root Hash, votes []Vote) Certificate {
 // Quorum returns the majority of a set of n voters.
 func Quorum(n int) int { return n/2 + 1 }
 
+// CountSigners returns how many members of set are among signers: a governance record needs
+// Quorum(len(set)) of the ministry set.
+func CountSigners(set []KeyID, signers map[KeyID]bool) int {
+	n := 0
+	for _, id := range set {
+		if signers[id] {
+			n++
+		}
+	}
+	return n
+}
+
 // Verify checks that a majority of ministry (the ministry set in force at the checkpoint) signed.
 func (c *Certificate) Verify(network string, ministry []KeyID) error {
 	if len(c.Sigs) > len(ministry) || len(c.Sigs) > 64 {

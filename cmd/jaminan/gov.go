@@ -214,13 +214,7 @@ func describeGov(w io.Writer, g *ledger.Genesis, rec *ledger.Record, body ledger
 	fmt.Fprintf(w, "record %s\n  type   %s\n  author %s\n  time   %s\n  body   %s", id, rec.Type, rec.Author,
 		time.UnixMilli(int64(rec.At)).UTC().Format(time.RFC3339), strings.ReplaceAll(b.String(), "\n", "\n         "))
 	set := ledger.GenesisMinistry(g, rec.At)
-	n := 0
-	for _, m := range set {
-		if signers[m] {
-			n++
-		}
-	}
-	fmt.Fprintf(w, "\n  signed by %d of the %d genesis ministry members (a quorum is %d)", n, len(set), ledger.Quorum(len(set)))
+	fmt.Fprintf(w, "\n  signed by %d of the %d genesis ministry members (a quorum is %d)", ledger.CountSigners(set, signers), len(set), ledger.Quorum(len(set)))
 	if !signers[rec.Author] {
 		fmt.Fprint(w, "; the author has not signed yet")
 	}
