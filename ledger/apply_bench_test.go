@@ -26,15 +26,7 @@ func BenchmarkApplyContributions(b *testing.B) {
 			cpu0 := processCPU(b)
 			flt0 := minorFaults(b)
 			for i := range blocks {
-				res := n.apply(blocks[i])
-				if res.Receipts[0].Code != CodeOK {
-					b.Fatalf("receipt %+v", res.Receipts[0])
-				}
-				// A node releases a checkpoint's result once its writes are committed; keeping
-				// every one (as tests do, to inspect them) would make the run allocate fresh
-				// memory for every checkpoint's writes instead of reusing the last ones'.
-				res.Release()
-				n.results = n.results[:0]
+				n.applyReleased(b, blocks[i])
 			}
 			b.ReportMetric(float64(b.N*per)/b.Elapsed().Seconds(), "records/s")
 			// CPU time, not wall time: on a machine shared with other work, the CPU seconds the
@@ -188,14 +180,22 @@ func warm(b *testing.B, n *tnet, blocks []*Block) {
 	w := newTnet(b)
 	w.time = n.time
 	for _, blk := range blocks {
-		res := w.apply(blk)
-		if res.Receipts[0].Code != CodeOK {
-			b.Fatalf("warm-up receipt %+v", res.Receipts[0])
-		}
-		res.Release()
-		w.results = w.results[:0]
+		w.applyReleased(b, blk)
 	}
 	runtime.GC()
+}
+
+// applyReleased applies blk, fails the benchmark unless its first record is accepted, and
+// releases the result. A node releases a checkpoint's result once its writes are committed;
+// keeping every one (as tests do, to inspect them) would make a run allocate fresh memory for
+// every checkpoint's writes instead of reusing the last ones'.
+func (n *tnet) applyReleased(b *testing.B, blk *Block) {
+	res := n.apply(blk)
+	if res.Receipts[0].Code != CodeOK {
+		b.Fatalf("receipt %+v", res.Receipts[0])
+	}
+	res.Release()
+	n.results = n.results[:0]
 }
 
 // minorFaults returns the page faults the process has taken that needed no I/O: the first touch
