@@ -139,8 +139,20 @@ func (s *Store) applyLocked(v *View, cb *ledger.CheckpointBody, blocks []*ledger
 	if err != nil {
 		return fmt.Errorf("apply checkpoint %d: %w", seq, err)
 	}
+	// The state writes are durable before badger commits the checkpoint (state.go): after a
+	// crash the engine holds them if badger holds the checkpoint. A failed commit leaves them
+	// appended but invisible (views read the state at s.applied); a retry replaces them.
+	if err := s.state.Append(seq, res.Writes); err != nil {
+		return fmt.Errorf("apply checkpoint %d: write state: %w", seq, stateErr(err))
+	}
+	hook("state-appended")
 	if err := s.commit(seq, cs); err != nil {
 		return fmt.Errorf("apply checkpoint %d: %w", seq, err)
+	}
+	s.applied = seq
+	if err := s.state.Committed(seq); err != nil {
+		// The writes are in the engine's log; the flush is retried at the next checkpoint.
+		s.log.Warn("flush state", "seq", seq, "err", err)
 	}
 	if err := s.publish(); err != nil {
 		return fmt.Errorf("apply checkpoint %d: %w", seq, err)

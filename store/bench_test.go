@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -345,16 +346,19 @@ func reportDisk(b *testing.B, s *Store, dir string, records int) {
 
 func dirSize(b *testing.B, dir string) int64 {
 	var n int64
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, e := range entries {
-		fi, err := os.Stat(filepath.Join(dir, e.Name()))
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
 		if err != nil {
-			b.Fatal(err)
+			return err
 		}
 		n += fi.Size()
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
 	return n
 }

@@ -15,7 +15,7 @@ import (
 // serving them.
 func (v *View) checkConsistency() error {
 	if !v.initialised {
-		for _, p := range []byte{pfxState, pfxCkpt, pfxSummary, pfxLocation} {
+		for _, p := range []byte{pfxCkpt, pfxSummary, pfxLocation} {
 			found := false
 			if err := v.scanKeys([]byte{p}, nil, func([]byte) error { found = true; return errStop }); err != nil {
 				return err
@@ -27,6 +27,9 @@ func (v *View) checkConsistency() error {
 		return nil
 	}
 	m := v.meta
+	if m.Seq != v.s.applied {
+		return fmt.Errorf("%w: the state records checkpoint %d, the stored checkpoints end at %d", ErrCorrupt, m.Seq, v.s.applied)
+	}
 	if m.Seq < v.base {
 		return fmt.Errorf("%w: state at checkpoint %d, before its base %d", ErrCorrupt, m.Seq, v.base)
 	}
@@ -105,8 +108,7 @@ func (v *View) verifyFull() error {
 // in key order) and the number of pairs.
 func (v *View) StateDigest() (ledger.Hash, uint64, error) {
 	d := ledger.NewStateDigest()
-	p := statePrefix(v.gen)
-	err := v.scan(p, nil, func(key, val []byte) error { return d.Add(key[len(p):], val) })
+	err := v.scanState(func(key, val []byte) error { return d.Add(key, val) })
 	if err != nil {
 		return ledger.Hash{}, 0, fmt.Errorf("state digest: %w", err)
 	}

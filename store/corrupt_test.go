@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,7 +78,7 @@ func openAndVerify(dir string, verify Verify, wantSeq uint64, wantDigest string)
 // one. With VerifyFull, Open must refuse or the state must be the undamaged one.
 func TestCorruptFiles(t *testing.T) {
 	pristine := t.TempDir()
-	s := openDisk(t, pristine, Options{MemTableSize: 1 << 20})
+	s := openDisk(t, pristine, Options{MemTableSize: 1 << 20, StateMemBytes: 64 << 10})
 	f := newFixture(t, s, 9)
 	for i := range 60 {
 		f.next(1+i%5, 40)
@@ -92,17 +93,31 @@ func TestCorruptFiles(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// badger's files, and the state engine's (state/<generation>/: its MANIFEST, runs and log).
 	var targets []string
-	entries, _ := os.ReadDir(pristine)
-	for _, e := range entries {
-		if ext := filepath.Ext(e.Name()); e.Name() == "MANIFEST" || ext == ".sst" || ext == ".vlog" {
+	var stateFiles int
+	err = filepath.WalkDir(pristine, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(pristine, path)
+		ext := filepath.Ext(e.Name())
+		inState := strings.HasPrefix(rel, "state"+string(filepath.Separator))
+		if e.Name() == "MANIFEST" || ext == ".sst" || ext == ".vlog" || (inState && (ext == ".run" || ext == ".wal")) {
 			if fi, _ := e.Info(); fi.Size() > 0 {
-				targets = append(targets, e.Name())
+				targets = append(targets, rel)
+				if inState {
+					stateFiles++
+				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	sort.Strings(targets)
-	if len(targets) < 3 {
+	if len(targets) < 3 || stateFiles < 3 {
 		t.Fatalf("too few files to damage: %v", targets)
 	}
 	type damage struct {
@@ -176,7 +191,7 @@ func TestCorruptFiles(t *testing.T) {
 				t.Errorf("%s: default checks: %q\n%s", name, outcome["A"], out)
 			case outcome["B"] != "open-error" && outcome["B"] != "verified":
 				t.Errorf("%s: VerifyFull: %q\n%s", name, outcome["B"], out)
-			case strings.HasPrefix(target, "MANIFEST") && strings.HasPrefix(d.name, "truncate") && outcome["A"] != "open-error":
+			case filepath.Base(target) == "MANIFEST" && strings.HasPrefix(d.name, "truncate") && outcome["A"] != "open-error":
 				t.Errorf("%s: a truncated MANIFEST was accepted (%s)", name, outcome["A"])
 			}
 			counts["A "+outcome["A"]]++
@@ -197,7 +212,11 @@ func copyDir(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if e.IsDir() { // the journal directory, empty between checkpoints
+		if e.IsDir() { // the journal directory (empty between checkpoints) and the state's
+			if err := os.MkdirAll(filepath.Join(to, e.Name()), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			copyDir(t, filepath.Join(from, e.Name()), filepath.Join(to, e.Name()))
 			continue
 		}
 		raw, err := os.ReadFile(filepath.Join(from, e.Name()))

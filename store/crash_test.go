@@ -31,7 +31,9 @@ const (
 
 // crashOptions make both commit paths common: a change set over 300 changes goes through the
 // journal, redone in batches of 200.
-func crashOptions() Options { return Options{journalAbove: 300, redoBatch: 200} }
+func crashOptions() Options {
+	return Options{journalAbove: 100, redoBatch: 60, StateMemBytes: 256 << 10}
+}
 
 // TestCrashChild is the child process of TestCrash (it skips itself otherwise). It opens the
 // store, resumes the network from it (producers' tips from the stored blocks, the clock from the
@@ -248,7 +250,7 @@ func TestCrash(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv(crashItersEnv)); err == nil && n > 0 {
 		iters = n
 	}
-	points := []string{"journal-written", "journal-committed", "redo-batch", "redone", "txn-committed"}
+	points := []string{"journal-written", "journal-committed", "redo-batch", "redone", "txn-committed", "state-appended"}
 	dir := filepath.Join(t.TempDir(), "store")
 	outboxAcked := map[uint64]string{}
 	seed := uint64(time.Now().UnixNano())
@@ -296,8 +298,9 @@ func TestCrash(t *testing.T) {
 			if seq > acked+1 {
 				t.Fatalf("kill %d: store at %d, the child acknowledged %d", i, seq, acked)
 			}
-		case "journal-written", "txn-committed":
-			// Before the commit point nothing is applied; after a one-transaction commit all is.
+		case "journal-written", "txn-committed", "state-appended":
+			// Before the commit point nothing is applied (the state engine drops the writes it
+			// holds of the checkpoint); after a one-transaction commit all is.
 			want, wantRedo := acked, 0
 			if point == "txn-committed" {
 				want = acked + 1

@@ -13,20 +13,11 @@ import (
 // hashed), so that the receipts of a full block stay near a megabyte.
 const maxMessage = 256
 
-// changes builds the change set of checkpoint cb on top of view v: state writes, checkpoint,
-// result summary, receipts, blocks and their places, record locations and the indexes.
+// changes builds the badger change set of checkpoint cb on top of view v (the state writes go
+// to the state engine, Store.applyLocked): checkpoint, result summary, receipts, blocks and their places, record locations and the indexes.
 func (s *Store) changes(v *View, cb *ledger.CheckpointBody, blocks []*ledger.Block, res *ledger.Result, cert *ledger.Certificate) (*changeSet, error) {
 	seq := cb.Checkpoint.Seq
-	cs := &changeSet{ops: make([]entry, 0, len(res.Writes)+3*len(res.Receipts)+3*len(blocks)+3)}
-	for _, w := range res.Writes {
-		if w.Delete {
-			e := entry{key: stateKey(v.gen, w.Key), del: true}
-			cs.account(e)
-			cs.ops = append(cs.ops, e)
-			continue
-		}
-		cs.put(stateKey(v.gen, w.Key), w.Value)
-	}
+	cs := &changeSet{ops: make([]entry, 0, 3*len(res.Receipts)+3*len(blocks)+3)}
 	cs.put(seqKey(pfxCkpt, seq), cb.Encode())
 	cs.put(seqKey(pfxSummary, seq), summary{checkpoint: res.Checkpoint, prevRoot: res.PrevRoot, receiptsRoot: res.ReceiptsRoot,
 		writesDigest: res.WritesDigest, stateRoot: res.StateRoot}.encode())

@@ -12,7 +12,6 @@ import (
 // owner. DESIGN.md lists the values and the keys written per record.
 const (
 	pfxMeta     = 'm' // m | name                              → store metadata
-	pfxState    = 's' // s | generation(1) | ledger key        → ledger state value
 	pfxBlock    = 'B' // B | block hash                        → block bytes (content-addressed)
 	pfxPlace    = 'b' // b | block hash                        → seq(8) | index in checkpoint(4)
 	pfxChain    = 'H' // H | len | producer | height(8)        → block hash (accepted blocks)
@@ -29,6 +28,8 @@ const (
 	pfxAccess   = 'X' // X | worker | seq(8) | ord(4)          → record id | reader | what
 	pfxMinistry = 'G' // G | zero(32) | seq(8) | ord(4)        → record id | type: changes of the ministry set
 	// 'J' and 'j' held the redo journal in format 1; it is a file beside badger since format 2.
+	// 's' held the ledger state (s | generation | ledger key) up to format 2; it is in
+	// store/internal/statedb since format 3.
 )
 
 // maxKeyString bounds the strings embedded in keys (employer codes, producer IDs). Accepted
@@ -44,9 +45,10 @@ var (
 )
 
 // formatVersion is the on-disk layout version written at creation and checked at Open.
-// Format 2 stores record locations without the block hash and worker (DESIGN.md §2); a store
-// of format 1 is refused with ErrFormat.
-const formatVersion = 2
+// Format 2 stores record locations without the block hash and worker (DESIGN.md §2); format 3
+// keeps the ledger state outside badger, in statedb (DESIGN.md §2a). A store of another format
+// is refused with ErrFormat.
+const formatVersion = 3
 
 func u32b(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
 
@@ -63,11 +65,6 @@ func appendStr(b []byte, s string) ([]byte, bool) {
 	}
 	return append(append(b, byte(len(s))), s...), true
 }
-
-func stateKey(gen byte, key []byte) []byte {
-	return append(append(newKey(pfxState, 2+len(key)), gen), key...)
-}
-func statePrefix(gen byte) []byte { return []byte{pfxState, gen} }
 
 func blockKey(h ledger.Hash) []byte { return append(newKey(pfxBlock, 33), h[:]...) }
 func placeKey(h ledger.Hash) []byte { return append(newKey(pfxPlace, 33), h[:]...) }

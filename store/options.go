@@ -58,6 +58,9 @@ type Options struct {
 	// MemTableSize is badger's memtable size in bytes. A checkpoint whose changes fit in 15% of
 	// it is committed in one transaction; larger ones go through the redo journal.
 	MemTableSize int64
+	// StateMemBytes is the size of the ledger state's writes the state engine keeps in memory
+	// before it writes them to a sorted file (DESIGN.md §2a).
+	StateMemBytes int64
 
 	// Tests only: the change-set size above which the journal is used even if badger would
 	// take one transaction (0: badger's limit), and the number of changes per redo batch.
@@ -70,7 +73,7 @@ type Options struct {
 
 // DefaultOptions returns the small-machine profile of DESIGN.md.
 func DefaultOptions() Options {
-	return Options{GCInterval: 5 * time.Minute, GCDiscardRatio: 0.5, MemTableSize: 16 << 20}
+	return Options{GCInterval: 5 * time.Minute, GCDiscardRatio: 0.5, MemTableSize: 16 << 20, StateMemBytes: 16 << 20}
 }
 
 func (o Options) withDefaults() Options {
@@ -84,6 +87,9 @@ func (o Options) withDefaults() Options {
 	if o.MemTableSize == 0 {
 		o.MemTableSize = d.MemTableSize
 	}
+	if o.StateMemBytes == 0 {
+		o.StateMemBytes = d.StateMemBytes
+	}
 	if o.redoBatch <= 0 {
 		o.redoBatch = 1 << 16
 	}
@@ -95,6 +101,9 @@ func (o Options) Validate() error {
 	var errs []error
 	if o.GCDiscardRatio < 0 || o.GCDiscardRatio >= 1 {
 		errs = append(errs, fmt.Errorf("GCDiscardRatio %v: want 0 < ratio < 1", o.GCDiscardRatio))
+	}
+	if o.StateMemBytes < 0 || o.StateMemBytes > 1<<30 {
+		errs = append(errs, fmt.Errorf("StateMemBytes %d: want at most 1 GiB", o.StateMemBytes))
 	}
 	// badger refuses a value threshold above 15% of the memtable; ours is 1 KiB.
 	if o.MemTableSize != 0 && (o.MemTableSize < 1<<20 || o.MemTableSize > 1<<30) {

@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
+	"os"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/jaminan/jaminan/ledger"
+	"github.com/jaminan/jaminan/store/internal/statedb"
 )
 
 // Snapshot stream format, version 1. All integers are big-endian; every length is checked
@@ -82,9 +85,7 @@ func (v *View) ExportSnapshot(w io.Writer) (SnapshotInfo, error) {
 		bw.Write(chunk)
 		chunk, n = chunk[:0], 0
 	}
-	p := statePrefix(v.gen)
-	err = v.scan(p, nil, func(key, val []byte) error {
-		k := key[len(p):]
+	err = v.scanState(func(k, val []byte) error {
 		if len(k) == 0 || len(k) > MaxSnapshotKey || len(val) > MaxSnapshotValue {
 			return fmt.Errorf("state pair %x (%d-byte value) exceeds the snapshot bounds", k, len(val))
 		}
@@ -300,14 +301,17 @@ func (s *Store) ImportSnapshot(r io.Reader, want SnapshotExpect) (SnapshotInfo, 
 	}
 	g := s.genesis
 	gen := v.gen + 1
-	if _, err := s.deletePrefix(statePrefix(gen)); err != nil {
+	dir := s.stateDir(gen)
+	if err := os.RemoveAll(dir); err != nil {
 		return SnapshotInfo{}, fmt.Errorf("import snapshot: clear generation %d: %w", gen, err)
 	}
-	wb := s.db.NewWriteBatch()
+	var db *statedb.DB
 	fail := func(err error) (SnapshotInfo, error) {
-		wb.Cancel()
-		if _, derr := s.deletePrefix(statePrefix(gen)); derr != nil {
-			s.log.Warn("import snapshot: clear the rejected state (Open retries)", "err", derr)
+		if db != nil {
+			err = errors.Join(err, db.Close())
+		}
+		if rerr := os.RemoveAll(dir); rerr != nil {
+			s.log.Warn("import snapshot: remove the rejected state (Open retries)", "err", rerr)
 		}
 		return SnapshotInfo{}, fmt.Errorf("import snapshot at %d: %w", want.Seq, err)
 	}
@@ -321,32 +325,53 @@ func (s *Store) ImportSnapshot(r io.Reader, want SnapshotExpect) (SnapshotInfo, 
 		}
 		return nil
 	}
-	var pairs uint64
-	info, err := readSnapshot(r, header, func(key, val []byte) error {
-		if pairs++; want.Pairs != 0 && pairs > want.Pairs {
-			return fmt.Errorf("%w: more than the %d pairs attested", ErrSnapshot, want.Pairs)
-		}
-		return wb.Set(stateKey(gen, key), val)
+	// The stream's pairs, checked by readSnapshot, are written by the engine's bulk build as
+	// they come (strictly ascending, as the engine's runs need them).
+	var (
+		info  SnapshotInfo
+		rerr  error
+		pairs uint64
+	)
+	next, stop := iter.Pull2(func(yield func(k, v []byte) bool) {
+		info, rerr = readSnapshot(r, header, func(key, val []byte) error {
+			if pairs++; want.Pairs != 0 && pairs > want.Pairs {
+				return fmt.Errorf("%w: more than the %d pairs attested", ErrSnapshot, want.Pairs)
+			}
+			if !yield(key, val) {
+				return errStop
+			}
+			return nil
+		})
 	})
-	if err != nil {
-		return fail(err)
-	}
-	if want.Pairs != 0 && info.Pairs != want.Pairs {
+	berr := statedb.Build(dir, want.Seq, func() ([]byte, []byte, bool, error) {
+		k, v, ok := next()
+		if !ok {
+			return nil, nil, false, rerr
+		}
+		return k, v, true, nil
+	}, s.stateOptions())
+	stop()
+	switch {
+	case rerr != nil && !errors.Is(rerr, errStop):
+		return fail(rerr)
+	case berr != nil:
+		return fail(fmt.Errorf("write state: %w", berr))
+	case want.Pairs != 0 && info.Pairs != want.Pairs:
 		return fail(fmt.Errorf("%w: %d pairs, %d attested", ErrSnapshot, info.Pairs, want.Pairs))
-	}
-	if info.Digest != want.Digest {
+	case info.Digest != want.Digest:
 		return fail(fmt.Errorf("%w: digest %s, want %s", ErrSnapshot, info.Digest, want.Digest))
 	}
-	if err := wb.Flush(); err != nil {
-		return fail(err)
+	db, err := statedb.Open(dir, want.Seq, s.stateOptions())
+	if err != nil {
+		return fail(fmt.Errorf("open the imported state: %w", stateErr(err)))
 	}
 	// The state's own meta record must say the same as the header.
-	var meta ledger.Meta
-	err = s.db.View(func(txn *badger.Txn) error {
-		var err error
-		meta, err = ledger.ReadMeta(stateReader{txn, gen})
-		return err
-	})
+	snap, err := db.Snapshot(want.Seq)
+	if err != nil {
+		return fail(fmt.Errorf("read the imported state: %w", stateErr(err)))
+	}
+	meta, err := ledger.ReadMeta(stateReader{snap})
+	snap.Release()
 	if err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrSnapshot, err))
 	}
@@ -362,11 +387,14 @@ func (s *Store) ImportSnapshot(r io.Reader, want SnapshotExpect) (SnapshotInfo, 
 	if err != nil {
 		return fail(err)
 	}
-	if err := s.publish(); err != nil {
-		return info, fmt.Errorf("import snapshot at %d: %w", want.Seq, err)
-	}
-	if _, err := s.deletePrefix(statePrefix(v.gen)); err != nil {
-		s.log.Warn("import snapshot: delete the old state (Open retries)", "err", err)
+	old := s.state
+	s.state, s.applied = db, want.Seq
+	perr := s.publish()
+	// The old generation stays readable by the views that hold it; it is closed and removed
+	// when the last of them is released (or by the next Open).
+	s.retireState(old, s.stateDir(v.gen))
+	if perr != nil {
+		return info, fmt.Errorf("import snapshot at %d: %w", want.Seq, perr)
 	}
 	s.log.Info("imported snapshot", "seq", want.Seq, "pairs", info.Pairs, "digest", info.Digest.String())
 	return info, nil

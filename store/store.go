@@ -15,6 +15,7 @@ import (
 
 	"github.com/jaminan/jaminan/ledger"
 	"github.com/jaminan/jaminan/store/internal/badgerfix"
+	"github.com/jaminan/jaminan/store/internal/statedb"
 )
 
 var (
@@ -56,6 +57,13 @@ type Store struct {
 	log  *slog.Logger
 	opts Options
 	dir  string
+
+	// The ledger state (state.go): the active generation's engine, the directory of the
+	// generations, and the last checkpoint committed (the state's position; under mu).
+	state     *statedb.DB
+	stateRoot string
+	applied   uint64
+	retired   map[*statedb.DB]string // engines replaced by an import, until no view reads them (under viewMu)
 
 	mu      sync.Mutex      // serialises writers
 	genesis *ledger.Genesis // nil until Init; set and read under mu (views copy the network name)
@@ -114,9 +122,14 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	s := &Store{db: db, log: log, opts: opts, dir: dir, live: map[*View]struct{}{}}
+	if opts.InMemory {
+		if s.stateRoot, err = os.MkdirTemp("", "jaminan-state-"); err != nil {
+			return nil, errors.Join(fmt.Errorf("open store: state directory: %w", err), db.Close())
+		}
+	}
 	if err := s.start(); err != nil {
 		s.discardViews()
-		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), db.Close())
+		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.closeState(), db.Close())
 	}
 	if !opts.InMemory && opts.GCInterval > 0 {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -150,7 +163,7 @@ func (s *Store) start() error {
 	if err != nil {
 		return err
 	}
-	if err := s.dropStaleGenerations(gen); err != nil {
+	if err := s.openState(gen); err != nil {
 		return err
 	}
 	if err := s.publish(); err != nil {
@@ -222,24 +235,6 @@ func (s *Store) activeGen() (byte, error) {
 	return gen, err
 }
 
-// dropStaleGenerations deletes state left under other generations by an import that failed or
-// was interrupted, or whose old generation was not yet deleted.
-func (s *Store) dropStaleGenerations(active byte) error {
-	for g := 0; g < 256; g++ {
-		if byte(g) == active {
-			continue
-		}
-		n, err := s.deletePrefix(statePrefix(byte(g)))
-		if err != nil {
-			return fmt.Errorf("drop state generation %d: %w", g, err)
-		}
-		if n > 0 {
-			s.log.Info("dropped stale state generation", "generation", g, "keys", n)
-		}
-	}
-	return nil
-}
-
 // deletePrefix deletes every key with prefix p (a WriteBatch: not atomic, idempotent).
 func (s *Store) deletePrefix(p []byte) (int, error) {
 	var keys [][]byte
@@ -281,7 +276,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.closeMu.Unlock()
 	s.discardViews()
-	if err := s.db.Close(); err != nil {
+	if err := errors.Join(s.closeState(), s.db.Close()); err != nil {
 		return fmt.Errorf("close store %s: %w", s.dir, err)
 	}
 	return nil
@@ -291,8 +286,7 @@ func (s *Store) discardViews() {
 	s.viewMu.Lock()
 	defer s.viewMu.Unlock()
 	for v := range s.live {
-		v.txn.Discard()
-		v.dead.Store(true)
+		v.discard()
 	}
 	clear(s.live)
 	s.cur = nil
@@ -332,10 +326,14 @@ func (s *Store) publish() error {
 }
 
 func (s *Store) newView() (*View, error) {
+	snap, err := s.state.Snapshot(s.applied)
+	if err != nil {
+		return nil, fmt.Errorf("state at checkpoint %d: %w", s.applied, stateErr(err))
+	}
 	txn := s.db.NewTransaction(false)
-	v := &View{s: s, txn: txn}
+	v := &View{s: s, txn: txn, snap: snap, db: s.state}
 	fail := func(err error) (*View, error) {
-		txn.Discard()
+		v.discard()
 		return nil, err
 	}
 	raw, err := getValue(txn, keyGen)
@@ -412,21 +410,20 @@ func (s *Store) Init(g *ledger.Genesis) error {
 		}
 		return nil
 	}
-	err := s.db.Update(func(txn *badger.Txn) error {
-		if err := txn.Set(keyGenesis, enc); err != nil {
-			return err
-		}
-		for _, w := range ledger.GenesisWrites(g) {
-			if err := txn.Set(stateKey(v.gen, w.Key), w.Value); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	// The genesis state first: a crash before badger has the genesis leaves a state that Open
+	// removes (openState).
+	if err := s.state.Append(0, ledger.GenesisWrites(g)); err != nil {
+		return fmt.Errorf("init store: write genesis state: %w", stateErr(err))
+	}
+	err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(keyGenesis, enc) })
 	if err != nil {
 		return fmt.Errorf("init store: write genesis: %w", err)
 	}
 	s.genesis = g
+	s.applied = 0
+	if err := s.state.Committed(0); err != nil {
+		s.log.Warn("init store: flush state (retried at the next checkpoint)", "err", err)
+	}
 	if err := s.publish(); err != nil {
 		return fmt.Errorf("init store: %w", err)
 	}

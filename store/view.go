@@ -10,6 +10,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/jaminan/jaminan/ledger"
+	"github.com/jaminan/jaminan/store/internal/statedb"
 )
 
 // View is a read-only view of the store at one applied checkpoint: a badger read transaction
@@ -20,11 +21,13 @@ import (
 type View struct {
 	s           *Store
 	txn         *badger.Txn
-	gen         byte        // state generation (changes when a snapshot is imported)
-	base        uint64      // the checkpoint the stored history starts after (0, or a snapshot's)
-	initialised bool        // a genesis is stored
-	meta        ledger.Meta // ledger position, when initialised
-	net         string      // network name, when initialised
+	snap        *statedb.Snap // the ledger state at the view's checkpoint
+	db          *statedb.DB   // the engine snap is of
+	gen         byte          // state generation (changes when a snapshot is imported)
+	base        uint64        // the checkpoint the stored history starts after (0, or a snapshot's)
+	initialised bool          // a genesis is stored
+	meta        ledger.Meta   // ledger position, when initialised
+	net         string        // network name, when initialised
 
 	refs int         // under s.viewMu
 	dead atomic.Bool // discarded
@@ -40,9 +43,21 @@ func (v *View) Release() {
 	}
 	v.refs--
 	if v.refs == 0 {
-		v.dead.Store(true)
-		v.txn.Discard()
+		v.discard()
 		delete(s.live, v)
+		if len(s.retired) > 0 {
+			s.closeRetiredLocked()
+		}
+	}
+}
+
+// discard ends the view's transaction and state snapshot (under s.viewMu, or before the view
+// is published).
+func (v *View) discard() {
+	v.dead.Store(true)
+	v.txn.Discard()
+	if v.snap != nil {
+		v.snap.Release()
 	}
 }
 
@@ -66,29 +81,7 @@ func (v *View) Get(key []byte) ([]byte, bool, error) {
 	return v.reader().Get(key)
 }
 
-// stateReader reads the state of a view without the Close guard (for use inside guarded code
-// and before a view is published).
-type stateReader struct {
-	txn *badger.Txn
-	gen byte
-}
-
-func (v *View) reader() stateReader { return stateReader{v.txn, v.gen} }
-
-func (r stateReader) Get(key []byte) ([]byte, bool, error) {
-	item, err := r.txn.Get(stateKey(r.gen, key))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("read state %x: %w", key, err)
-	}
-	val, err := itemValue(item)
-	if err != nil {
-		return nil, false, fmt.Errorf("read state %x: %w", key, err)
-	}
-	return val, true, nil
-}
+func (v *View) reader() stateReader { return stateReader{v.snap} }
 
 // raw reads a store key; ErrNotFound if absent.
 func (v *View) raw(key []byte) ([]byte, error) {
@@ -495,6 +488,17 @@ func (v *View) scan(prefix, start []byte, fn func(key, val []byte) error) error 
 		start = prefix
 	}
 	return v.iterate(badger.IteratorOptions{Prefix: prefix}, start, fn)
+}
+
+// scanState calls fn for every pair of the view's state in key order (the slices are valid
+// during the call only).
+func (v *View) scanState(fn func(key, val []byte) error) error {
+	leave, err := v.enter()
+	if err != nil {
+		return err
+	}
+	defer leave()
+	return stateErr(v.snap.Scan(nil, nil, fn))
 }
 
 // scanReverse is scan from the last key with prefix backwards.

@@ -1,0 +1,187 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/jaminan/jaminan/ledger"
+	"github.com/jaminan/jaminan/store/internal/statedb"
+)
+
+// The ledger state is kept outside badger, in statedb (DESIGN.md §2a): one engine per state
+// generation, in <dir>/state/<generation>. Badger holds which generation is active (keyGen) and
+// the checkpoints; the engine holds every checkpoint's state writes, made durable before the
+// checkpoint's badger commit, so that after a crash it holds at least every checkpoint badger
+// does, and Open drops the ones badger does not.
+
+// stateDir is the directory of state generation gen.
+func (s *Store) stateDir(gen byte) string {
+	return filepath.Join(s.stateRoot, strconv.Itoa(int(gen)))
+}
+
+func (s *Store) stateOptions() statedb.Options {
+	return statedb.Options{
+		MemBytes:   s.opts.StateMemBytes,
+		Compress:   true,
+		VerifyAll:  s.opts.Verify == VerifyFull,
+		WriteGuard: s.opts.WriteGuard,
+		Logger:     s.log,
+		NoSync:     s.opts.InMemory,
+	}
+}
+
+// stateErr marks the engine's findings about its files as the store's corruption.
+func stateErr(err error) error {
+	if errors.Is(err, statedb.ErrCorrupt) || errors.Is(err, statedb.ErrMissing) {
+		return fmt.Errorf("%w: state: %w", ErrCorrupt, err)
+	}
+	return err
+}
+
+// lastApplied returns the last checkpoint badger holds: the newest checkpoint summary, or the
+// checkpoint an imported snapshot starts after, whichever is later (0 for a new store).
+func (s *Store) lastApplied() (uint64, error) {
+	var seq uint64
+	err := s.db.View(func(txn *badger.Txn) error {
+		raw, err := getValue(txn, keyBase)
+		if err != nil || len(raw) != 8 {
+			return fmt.Errorf("%w: state base %x: %v", ErrCorrupt, raw, err)
+		}
+		seq = binary.BigEndian.Uint64(raw)
+		p := []byte{pfxSummary}
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, Reverse: true, PrefetchValues: false})
+		defer it.Close()
+		it.Seek(seqKey(pfxSummary, ^uint64(0)))
+		if it.ValidForPrefix(p) {
+			k := it.Item().Key()
+			if len(k) != 9 {
+				return fmt.Errorf("%w: summary key %x", ErrCorrupt, k)
+			}
+			seq = max(seq, binary.BigEndian.Uint64(k[1:]))
+		}
+		return nil
+	})
+	return seq, err
+}
+
+// openState opens the engine of the active generation at the last checkpoint badger holds and
+// removes the directories of other generations (an import that failed or was interrupted, or
+// whose old generation was not yet removed). The state of a store without a genesis is removed
+// first: it can only be an Init interrupted between the engine and badger.
+func (s *Store) openState(gen byte) error {
+	if s.stateRoot == "" {
+		s.stateRoot = filepath.Join(s.dir, "state")
+	}
+	if err := os.MkdirAll(s.stateRoot, 0o700); err != nil {
+		return fmt.Errorf("open state: %w", err)
+	}
+	applied, err := s.lastApplied()
+	if err != nil {
+		return err
+	}
+	initialised := true
+	err = s.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get(keyGenesis)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			initialised = false
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("open state: read genesis: %w", err)
+	}
+	entries, err := os.ReadDir(s.stateRoot)
+	if err != nil {
+		return fmt.Errorf("open state: %w", err)
+	}
+	for _, e := range entries {
+		if e.Name() == strconv.Itoa(int(gen)) && initialised {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(s.stateRoot, e.Name())); err != nil {
+			return fmt.Errorf("open state: remove stale %s: %w", e.Name(), err)
+		}
+		s.log.Info("removed stale state", "dir", e.Name())
+	}
+	db, err := statedb.Open(s.stateDir(gen), applied, s.stateOptions())
+	if err != nil {
+		return fmt.Errorf("open state generation %d at checkpoint %d: %w", gen, applied, stateErr(err))
+	}
+	s.state, s.applied = db, applied
+	return nil
+}
+
+// closeState closes the engine and, for an in-memory store, removes its directory.
+func (s *Store) closeState() error {
+	var err error
+	s.viewMu.Lock()
+	for db := range s.retired {
+		err = errors.Join(err, db.Close())
+	}
+	clear(s.retired)
+	s.viewMu.Unlock()
+	if s.state != nil {
+		err = s.state.Close()
+		s.state = nil
+	}
+	if s.opts.InMemory && s.stateRoot != "" {
+		err = errors.Join(err, os.RemoveAll(s.stateRoot))
+	}
+	return err
+}
+
+// stateReader reads the state of a view without the Close guard (for use inside guarded code
+// and before a view is published).
+type stateReader struct{ snap *statedb.Snap }
+
+func (r stateReader) Get(key []byte) ([]byte, bool, error) {
+	if r.snap == nil {
+		return nil, false, ErrClosed
+	}
+	v, ok, err := r.snap.Get(key)
+	if err != nil {
+		return nil, false, fmt.Errorf("read state %x: %w", key, stateErr(err))
+	}
+	return v, ok, nil
+}
+
+var _ ledger.StateReader = stateReader{}
+
+// retireState puts an engine replaced by an import aside until no live view reads it, then
+// closes it and removes its directory.
+func (s *Store) retireState(db *statedb.DB, dir string) {
+	s.viewMu.Lock()
+	defer s.viewMu.Unlock()
+	if s.retired == nil {
+		s.retired = map[*statedb.DB]string{}
+	}
+	s.retired[db] = dir
+	s.closeRetiredLocked()
+}
+
+// closeRetiredLocked closes and removes the retired engines no live view reads (under viewMu).
+func (s *Store) closeRetiredLocked() {
+	for db, dir := range s.retired {
+		inUse := false
+		for v := range s.live {
+			if v.db == db && !v.dead.Load() {
+				inUse = true
+				break
+			}
+		}
+		if inUse {
+			continue
+		}
+		delete(s.retired, db)
+		if err := errors.Join(db.Close(), os.RemoveAll(dir)); err != nil {
+			s.log.Warn("remove the replaced state (Open retries)", "dir", dir, "err", err)
+		}
+	}
+}
