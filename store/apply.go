@@ -145,15 +145,15 @@ func (s *Store) applyLocked(v *View, cb *ledger.CheckpointBody, blocks []*ledger
 	if err := s.state.Append(seq, res.Writes); err != nil {
 		return fmt.Errorf("apply checkpoint %d: write state: %w", seq, stateErr(err))
 	}
+	if err := s.index.Append(seq, cs.idx); err != nil {
+		return fmt.Errorf("apply checkpoint %d: write indexes: %w", seq, stateErr(err))
+	}
 	hook("state-appended")
 	if err := s.commit(seq, cs); err != nil {
 		return fmt.Errorf("apply checkpoint %d: %w", seq, err)
 	}
 	s.applied = seq
-	if err := s.state.Committed(seq); err != nil {
-		// The writes are in the engine's log; the flush is retried at the next checkpoint.
-		s.log.Warn("flush state", "seq", seq, "err", err)
-	}
+	s.committed(seq)
 	if err := s.publish(); err != nil {
 		return fmt.Errorf("apply checkpoint %d: %w", seq, err)
 	}
@@ -258,6 +258,7 @@ type entry struct {
 type changeSet struct {
 	blocks []entry
 	ops    []entry
+	idx    []ledger.Write // index entries, for the index engine, in order (a later one wins)
 	dedup  map[string]int // index in ops of keys that several records may write
 	size   int64          // badger's estimate of the transaction size of blocks and ops
 }
@@ -271,6 +272,10 @@ func (c *changeSet) account(e entry) {
 }
 
 func (c *changeSet) put(key, val []byte) {
+	if isIndexKey(key) {
+		c.idx = append(c.idx, ledger.Write{Key: key, Value: val})
+		return
+	}
 	e := entry{key: key, val: val}
 	c.account(e)
 	c.ops = append(c.ops, e)
@@ -279,6 +284,10 @@ func (c *changeSet) put(key, val []byte) {
 // putLast sets a key that an earlier change of this set may also have set or deleted; the last
 // one wins and only it is written.
 func (c *changeSet) putLast(key, val []byte, del bool) {
+	if isIndexKey(key) {
+		c.idx = append(c.idx, ledger.Write{Key: key, Value: val, Delete: del})
+		return
+	}
 	e := entry{key: key, val: val, del: del}
 	if i, ok := c.dedup[string(key)]; ok {
 		c.ops[i] = e

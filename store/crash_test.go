@@ -32,7 +32,7 @@ const (
 // crashOptions make both commit paths common: a change set over 300 changes goes through the
 // journal, redone in batches of 200.
 func crashOptions() Options {
-	return Options{journalAbove: 100, redoBatch: 60, StateMemBytes: 256 << 10}
+	return Options{journalAbove: 10, redoBatch: 4, StateMemBytes: 256 << 10}
 }
 
 // TestCrashChild is the child process of TestCrash (it skips itself otherwise). It opens the

@@ -142,7 +142,7 @@ type deriver struct {
 	decided  map[ledger.Hash]bool                 // records with a location from this checkpoint
 	bodies   map[ledger.Hash]*ledger.Contribution // contributions in force, accepted in this checkpoint
 	cases    map[ledger.Hash]caseInfo             // cases opened in this checkpoint
-	known    map[string]bool                      // account index keys found stored already
+	known    map[string]bool                      // account index keys stored already or written by this checkpoint
 	ministry *ledger.MinistryWatch                // from the first governance record on
 }
 
@@ -326,9 +326,6 @@ func (d *deriver) account(prov, scheme string, w ledger.WorkerID) error {
 		return nil
 	}
 	key := append(accountPrefix(prov, sb), w[:]...)
-	if _, ok := d.cs.dedup[string(key)]; ok {
-		return nil
-	}
 	if d.known[string(key)] {
 		return nil
 	}
@@ -336,14 +333,13 @@ func (d *deriver) account(prov, scheme string, w ledger.WorkerID) error {
 	if err != nil {
 		return fmt.Errorf("read account index: %w", err)
 	}
-	if ok {
-		if d.known == nil {
-			d.known = map[string]bool{}
-		}
-		d.known[string(key)] = true
-		return nil
+	if d.known == nil {
+		d.known = map[string]bool{}
 	}
-	d.cs.putLast(key, []byte{}, false)
+	d.known[string(key)] = true
+	if !ok {
+		d.cs.putLast(key, []byte{}, false)
+	}
 	return nil
 }
 

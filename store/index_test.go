@@ -302,13 +302,13 @@ func TestIndexesMatchReference(t *testing.T) {
 			var s *Store
 			switch seed {
 			case 2, 4:
-				// On disk, with every checkpoint of more than 40 changes through the journal.
-				s = openDisk(t, t.TempDir(), Options{journalAbove: 40, redoBatch: 25})
+				// On disk, with every checkpoint of more than 6 badger changes through the journal.
+				s = openDisk(t, t.TempDir(), Options{journalAbove: 6, redoBatch: 3})
 				defer s.Close()
 			case 3:
 				// In memory, the same checkpoints written without a journal file.
 				var err error
-				s, err = Open("", Options{InMemory: true, Logger: testLogger(t), journalAbove: 40, redoBatch: 25})
+				s, err = Open("", Options{InMemory: true, Logger: testLogger(t), journalAbove: 6, redoBatch: 3})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -32,6 +32,19 @@ const (
 	// store/internal/statedb since format 3.
 )
 
+// isIndexKey reports whether a key belongs to the secondary indexes (W M P T A X G), which are
+// kept in the index engine (statedb, DESIGN.md §2a), not in badger.
+func isIndexKey(k []byte) bool {
+	if len(k) == 0 {
+		return false
+	}
+	switch k[0] {
+	case pfxWorker, pfxMonths, pfxEmploy, pfxCase, pfxAccount, pfxAccess, pfxMinistry:
+		return true
+	}
+	return false
+}
+
 // maxKeyString bounds the strings embedded in keys (employer codes, producer IDs). Accepted
 // records never come near it; a longer string is not indexed.
 const maxKeyString = 64

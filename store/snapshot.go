@@ -378,6 +378,11 @@ func (s *Store) ImportSnapshot(r io.Reader, want SnapshotExpect) (SnapshotInfo, 
 	if meta != info.Meta {
 		return fail(fmt.Errorf("%w: the state records %+v, the header %+v", ErrSnapshot, meta, info.Meta))
 	}
+	// The indexes go on from the snapshot's checkpoint (they hold nothing of the checkpoints it
+	// skips); like a checkpoint's, their entry is durable before badger's switch.
+	if err := s.index.Append(want.Seq, nil); err != nil {
+		return fail(fmt.Errorf("advance the indexes: %w", stateErr(err)))
+	}
 	err = s.db.Update(func(txn *badger.Txn) error {
 		if err := txn.Set(keyGen, []byte{gen}); err != nil {
 			return err
@@ -389,6 +394,7 @@ func (s *Store) ImportSnapshot(r io.Reader, want SnapshotExpect) (SnapshotInfo, 
 	}
 	old := s.state
 	s.state, s.applied = db, want.Seq
+	s.committed(want.Seq)
 	perr := s.publish()
 	// The old generation stays readable by the views that hold it; it is closed and removed
 	// when the last of them is released (or by the next Open).

@@ -75,9 +75,11 @@ func (s *Store) lastApplied() (uint64, error) {
 // whose old generation was not yet removed). The state of a store without a genesis is removed
 // first: it can only be an Init interrupted between the engine and badger.
 func (s *Store) openState(gen byte) error {
-	if s.stateRoot == "" {
-		s.stateRoot = filepath.Join(s.dir, "state")
+	root := s.dir
+	if s.opts.InMemory {
+		root = s.tempRoot
 	}
+	s.stateRoot = filepath.Join(root, "state")
 	if err := os.MkdirAll(s.stateRoot, 0o700); err != nil {
 		return fmt.Errorf("open state: %w", err)
 	}
@@ -115,10 +117,37 @@ func (s *Store) openState(gen byte) error {
 		return fmt.Errorf("open state generation %d at checkpoint %d: %w", gen, applied, stateErr(err))
 	}
 	s.state, s.applied = db, applied
+	// The indexes: one engine for the store's life (an import keeps the indexes of the
+	// history before it), written like the state, checkpoint by checkpoint.
+	indexDir := filepath.Join(root, "index")
+	if !initialised {
+		if err := os.RemoveAll(indexDir); err != nil {
+			return fmt.Errorf("open indexes: remove stale: %w", err)
+		}
+	}
+	opts := s.stateOptions()
+	opts.MemBytes = max(opts.MemBytes/2, 1<<20)
+	if s.index, err = statedb.Open(indexDir, applied, opts); err != nil {
+		return fmt.Errorf("open indexes at checkpoint %d: %w", applied, stateErr(err))
+	}
 	return nil
 }
 
-// closeState closes the engine and, for an in-memory store, removes its directory.
+// committed tells the engines that checkpoint seq is committed in badger: they may write their
+// memtables to runs. A failed flush loses nothing (the writes are in the engine's log) and is
+// retried at the next checkpoint.
+func (s *Store) committed(seq uint64) {
+	for _, e := range []struct {
+		name string
+		db   *statedb.DB
+	}{{"state", s.state}, {"indexes", s.index}} {
+		if err := e.db.Committed(seq); err != nil {
+			s.log.Warn("flush "+e.name, "seq", seq, "err", err)
+		}
+	}
+}
+
+// closeState closes the engines and, for an in-memory store, removes their directory.
 func (s *Store) closeState() error {
 	var err error
 	s.viewMu.Lock()
@@ -127,12 +156,14 @@ func (s *Store) closeState() error {
 	}
 	clear(s.retired)
 	s.viewMu.Unlock()
-	if s.state != nil {
-		err = s.state.Close()
-		s.state = nil
+	for _, db := range []**statedb.DB{&s.state, &s.index} {
+		if *db != nil {
+			err = errors.Join(err, (*db).Close())
+			*db = nil
+		}
 	}
-	if s.opts.InMemory && s.stateRoot != "" {
-		err = errors.Join(err, os.RemoveAll(s.stateRoot))
+	if s.opts.InMemory && s.tempRoot != "" {
+		err = errors.Join(err, os.RemoveAll(s.tempRoot))
 	}
 	return err
 }

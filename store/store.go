@@ -61,7 +61,9 @@ type Store struct {
 	// The ledger state (state.go): the active generation's engine, the directory of the
 	// generations, and the last checkpoint committed (the state's position; under mu).
 	state     *statedb.DB
+	index     *statedb.DB // the secondary indexes (W M P T A X G), DESIGN.md §2a
 	stateRoot string
+	tempRoot  string // the engines' directory of an in-memory store
 	applied   uint64
 	retired   map[*statedb.DB]string // engines replaced by an import, until no view reads them (under viewMu)
 
@@ -123,7 +125,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, log: log, opts: opts, dir: dir, live: map[*View]struct{}{}}
 	if opts.InMemory {
-		if s.stateRoot, err = os.MkdirTemp("", "jaminan-state-"); err != nil {
+		if s.tempRoot, err = os.MkdirTemp("", "jaminan-state-"); err != nil {
 			return nil, errors.Join(fmt.Errorf("open store: state directory: %w", err), db.Close())
 		}
 	}
@@ -330,8 +332,13 @@ func (s *Store) newView() (*View, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state at checkpoint %d: %w", s.applied, stateErr(err))
 	}
+	isnap, err := s.index.Snapshot(s.applied)
+	if err != nil {
+		snap.Release()
+		return nil, fmt.Errorf("indexes at checkpoint %d: %w", s.applied, stateErr(err))
+	}
 	txn := s.db.NewTransaction(false)
-	v := &View{s: s, txn: txn, snap: snap, db: s.state}
+	v := &View{s: s, txn: txn, snap: snap, isnap: isnap, db: s.state}
 	fail := func(err error) (*View, error) {
 		v.discard()
 		return nil, err
@@ -415,15 +422,16 @@ func (s *Store) Init(g *ledger.Genesis) error {
 	if err := s.state.Append(0, ledger.GenesisWrites(g)); err != nil {
 		return fmt.Errorf("init store: write genesis state: %w", stateErr(err))
 	}
+	if err := s.index.Append(0, nil); err != nil {
+		return fmt.Errorf("init store: start the indexes: %w", stateErr(err))
+	}
 	err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(keyGenesis, enc) })
 	if err != nil {
 		return fmt.Errorf("init store: write genesis: %w", err)
 	}
 	s.genesis = g
 	s.applied = 0
-	if err := s.state.Committed(0); err != nil {
-		s.log.Warn("init store: flush state (retried at the next checkpoint)", "err", err)
-	}
+	s.committed(0)
 	if err := s.publish(); err != nil {
 		return fmt.Errorf("init store: %w", err)
 	}

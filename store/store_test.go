@@ -388,7 +388,7 @@ func TestReopenKeepsState(t *testing.T) {
 // small batches, while readers take views and check each against the in-memory state of the
 // checkpoint the view says it is at: the full-state digest, and the checkpoint table.
 func TestReadersNeverSeePartialCheckpoints(t *testing.T) {
-	s := openDisk(t, t.TempDir(), Options{journalAbove: 20, redoBatch: 7})
+	s := openDisk(t, t.TempDir(), Options{journalAbove: 3, redoBatch: 2})
 	defer s.Close()
 	f := newFixture(t, s, 6)
 	var mu sync.Mutex

@@ -22,6 +22,7 @@ type View struct {
 	s           *Store
 	txn         *badger.Txn
 	snap        *statedb.Snap // the ledger state at the view's checkpoint
+	isnap       *statedb.Snap // the indexes at the view's checkpoint
 	db          *statedb.DB   // the engine snap is of
 	gen         byte          // state generation (changes when a snapshot is imported)
 	base        uint64        // the checkpoint the stored history starts after (0, or a snapshot's)
@@ -59,6 +60,9 @@ func (v *View) discard() {
 	if v.snap != nil {
 		v.snap.Release()
 	}
+	if v.isnap != nil {
+		v.isnap.Release()
+	}
 }
 
 // enter guards a read against Close; the returned function ends it.
@@ -90,6 +94,16 @@ func (v *View) raw(key []byte) ([]byte, error) {
 		return nil, err
 	}
 	defer leave()
+	if isIndexKey(key) {
+		val, ok, err := v.isnap.Get(key)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("read index %x: %w", key, stateErr(err))
+		case !ok:
+			return nil, ErrNotFound
+		}
+		return bytes.Clone(val), nil
+	}
 	val, err := getValue(v.txn, key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, ErrNotFound
@@ -501,6 +515,15 @@ func (v *View) scanState(fn func(key, val []byte) error) error {
 	return stateErr(v.snap.Scan(nil, nil, fn))
 }
 
+// scanIndex is scan over the index engine (inside enter).
+func (v *View) scanIndex(prefix, start []byte, fn func(key, val []byte) error) error {
+	err := v.isnap.Scan(prefix, start, fn)
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return stateErr(err)
+}
+
 // scanReverse is scan from the last key with prefix backwards.
 func (v *View) scanReverse(prefix []byte, fn func(key, val []byte) error) error {
 	// A reverse seek lands on the last key ≤ its argument: seek past every key with prefix.
@@ -514,6 +537,12 @@ func (v *View) iterate(opts badger.IteratorOptions, seek []byte, fn func(key, va
 		return err
 	}
 	defer leave()
+	if isIndexKey(opts.Prefix) {
+		if opts.Reverse {
+			return fmt.Errorf("reverse scan of index %x: not supported", opts.Prefix)
+		}
+		return v.scanIndex(opts.Prefix, seek, fn)
+	}
 	it := v.txn.NewIterator(opts)
 	defer it.Close()
 	for it.Seek(seek); it.ValidForPrefix(opts.Prefix); it.Next() {
@@ -546,6 +575,9 @@ func (v *View) scanKeys(prefix, start []byte, fn func(key []byte) error) error {
 	defer leave()
 	if start == nil {
 		start = prefix
+	}
+	if isIndexKey(prefix) {
+		return v.scanIndex(prefix, start, func(k, _ []byte) error { return fn(k) })
 	}
 	it := v.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	defer it.Close()
