@@ -56,10 +56,13 @@ func TestMetricsOfApplyStoreAndRaft(t *testing.T) {
 	if v := gauge("jaminan_raft_last_contact_seconds"); v != 0 {
 		t.Errorf("jaminan_raft_last_contact_seconds %v on the only voter, the leader: want 0", v)
 	}
-	for _, name := range []string{"jaminan_store_lsm_bytes", "jaminan_store_vlog_bytes"} {
+	for _, name := range []string{"jaminan_store_lsm_bytes", "jaminan_store_vlog_bytes", "jaminan_store_index_bytes"} {
 		if v := gauge(name); v < 0 {
 			t.Errorf("%s %v", name, v)
 		}
+	}
+	if v := gauge("jaminan_store_state_bytes"); v <= 0 { // the genesis state at least
+		t.Errorf("jaminan_store_state_bytes %v: want > 0", v)
 	}
 	// A bureau applies checkpoints too, and has no Raft node.
 	bm, err := b.Registry().Gather()

@@ -216,3 +216,23 @@ func (s *Store) closeRetiredLocked() {
 		}
 	}
 }
+
+// EngineSize returns the bytes on disk of the state's engine and of the indexes' (their runs
+// and logs; a merge's output in progress is not counted); zeros once the store is closed.
+func (s *Store) EngineSize() (state, index int64) {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return 0, 0
+	}
+	size := func(db *statedb.DB) int64 {
+		if db == nil {
+			return 0
+		}
+		st := db.Stats()
+		return st.RunBytes + st.WALBytes
+	}
+	s.mu.Lock() // s.state changes on an import
+	defer s.mu.Unlock()
+	return size(s.state), size(s.index)
+}
