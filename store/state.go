@@ -220,6 +220,8 @@ func (s *Store) closeRetiredLocked() {
 // EngineSize returns the bytes on disk of the state's engine and of the indexes' (their runs
 // and logs; a merge's output in progress is not counted); zeros once the store is closed.
 func (s *Store) EngineSize() (state, index int64) {
+	s.mu.Lock() // s.state changes on an import; the order of Close: mu, then closeMu
+	defer s.mu.Unlock()
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closed {
@@ -232,7 +234,5 @@ func (s *Store) EngineSize() (state, index int64) {
 		st := db.Stats()
 		return st.RunBytes + st.WALBytes
 	}
-	s.mu.Lock() // s.state changes on an import
-	defer s.mu.Unlock()
 	return size(s.state), size(s.index)
 }
