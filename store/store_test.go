@@ -474,3 +474,23 @@ func TestOpenOtherFormat(t *testing.T) {
 		t.Log(err)
 	}
 }
+
+// TestEngineSize: the engines' bytes grow with applied checkpoints and read zero once closed.
+func TestEngineSize(t *testing.T) {
+	s := openDisk(t, t.TempDir(), Options{StateMemBytes: 64 << 10})
+	f := newFixture(t, s, 3)
+	st0, ix0 := s.EngineSize()
+	for range 10 {
+		f.next(2, 40)
+	}
+	st1, ix1 := s.EngineSize()
+	if st1 <= st0 || ix1 <= ix0 {
+		t.Fatalf("engine bytes %d/%d after the genesis, %d/%d after 10 checkpoints: want growth", st0, ix0, st1, ix1)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st, ix := s.EngineSize(); st != 0 || ix != 0 {
+		t.Fatalf("engine bytes %d/%d after Close", st, ix)
+	}
+}
