@@ -145,7 +145,7 @@ func verifyCeiling(_ context.Context, o Options, nodes int) (Ceiling, error) {
 // write, sync on) of checkpoints of 10 blocks into a fresh store, as store's
 // BenchmarkStoreApplyEndToEnd does.
 func applyCeiling(_ context.Context, o Options, nodes int) (Ceiling, error) {
-	c := Ceiling{Name: "store apply (ledger + badger)", Instances: nodes}
+	c := Ceiling{Name: "store apply (ledger + store)", Instances: nodes}
 	dir, err := os.MkdirTemp("", "jaminan-bench-apply-")
 	if err != nil {
 		return c, fmt.Errorf("apply ceiling: %w", err)
