@@ -68,7 +68,7 @@ func Build(dir string, seq uint64, next func() (k, v []byte, ok bool, err error)
 	man := &manifest{flushed: seq, flushedValid: true, nextFile: walNum + 1, wal: walNum}
 	if r != nil {
 		man.runs = []runMeta{{num: r.num, size: r.size}}
-		r.closeFile()
+		r.release()
 	}
 	name := walName(walNum)
 	f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)

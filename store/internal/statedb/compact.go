@@ -114,9 +114,12 @@ func (db *DB) compactOnce() (bool, error) {
 	if !ok {
 		return false, nil
 	}
+	held := true // the compaction's references to the inputs
 	defer func() {
-		for _, r := range inputs {
-			r.unref()
+		if held {
+			for _, r := range inputs {
+				r.unref()
+			}
 		}
 	}()
 	if db.opts.WriteGuard != nil {
@@ -163,7 +166,7 @@ func (db *DB) compactOnce() (bool, error) {
 	if out != nil {
 		db.adopt(out)
 		if err := durable.SyncDir(db.dir); err != nil {
-			out.closeFile()
+			out.release()
 			db.removeFiles([]string{out.name})
 			return false, fmt.Errorf("statedb: compact into %s: %w", out.name, err)
 		}
@@ -184,7 +187,7 @@ func (db *DB) compactOnce() (bool, error) {
 	if at < 0 || at+len(inputs) > len(cur.runs) || !sameRuns(cur.runs[at:at+len(inputs)], inputs) {
 		db.manMu.Unlock()
 		if out != nil {
-			out.closeFile()
+			out.release()
 			db.removeFiles([]string{out.name})
 		}
 		return false, errors.New("statedb: compact: the merged runs changed meanwhile")
@@ -201,7 +204,7 @@ func (db *DB) compactOnce() (bool, error) {
 		// The manifest on disk may name the new run: keep its file until a later manifest
 		// is written.
 		if out != nil {
-			out.closeFile()
+			out.release()
 			db.orphans = append(db.orphans, out.name)
 		}
 		db.manMu.Unlock()
@@ -225,9 +228,13 @@ func (db *DB) compactOnce() (bool, error) {
 	if err := durable.SyncDir(db.dir); err != nil {
 		db.log.Warn("could not sync the directory after a compaction", "err", err)
 	}
+	// The state's references, then the compaction's: the inputs are closed (unless a
+	// snapshot holds them) before the compaction counts as done.
 	for _, r := range inputs {
-		r.unref() // the state's reference; the deferred unref drops the compaction's
+		r.unref()
+		r.unref()
 	}
+	held = false
 	db.compactions.Add(1)
 	attrs := []any{"inputs", len(inputs), "took", time.Since(start)}
 	if out != nil {

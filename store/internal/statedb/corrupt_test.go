@@ -138,7 +138,7 @@ func TestCorruptRuns(t *testing.T) {
 	kinds := map[byte]int{}
 	for _, r := range db.cur.runs {
 		for i := range r.blocks() {
-			kinds[f.files[r.name][r.blkOff[i+1]-blockTrailer]]++
+			kinds[f.files[r.name][r.blockOff(i+1)-blockTrailer]]++
 		}
 	}
 	if kinds[compNone] == 0 || kinds[compS2] == 0 || len(kinds) != 2 {
@@ -260,7 +260,7 @@ func TestBloom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.closeFile()
+	defer r.release()
 	fp := 0
 	for i := range 20000 {
 		k := []byte(fmt.Sprintf("key-%08d", i*2))

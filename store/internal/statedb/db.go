@@ -45,6 +45,8 @@ const (
 	// compactRetry is how long a failed compaction waits before it is tried again (a flush
 	// also triggers it).
 	compactRetry = 10 * time.Second
+	// walBufMax bounds the WAL record buffer kept between Appends.
+	walBufMax = 8 << 20
 )
 
 func (o Options) withDefaults() Options {
@@ -177,7 +179,7 @@ func Open(dir string, applied uint64, opts Options) (*DB, error) {
 	defer func() {
 		if !ok {
 			for _, r := range runs {
-				r.closeFile()
+				r.release()
 			}
 		}
 	}()
@@ -420,12 +422,19 @@ func (db *DB) Append(seq uint64, writes []ledger.Write) error {
 			return fmt.Errorf("statedb: %s: write %d: value of %d bytes, over the limit of %d", what, i, len(writes[i].Value), maxValueLen)
 		}
 	}
-	if n := recordSize(seq, writes); n > maxRecord+walHeader {
+	n := recordSize(seq, writes)
+	if n > maxRecord+walHeader {
 		return fmt.Errorf("statedb: %s: WAL record over the limit of %d bytes", what, maxRecord)
 	}
 
-	rec := appendRecord(db.walBuf[:0], seq, writes)
-	if cap(rec) <= 4<<20 {
+	// The record is built in a buffer of its exact size (no regrowth), kept for the next
+	// Append unless large.
+	buf := db.walBuf[:0]
+	if cap(buf) < n {
+		buf = make([]byte, 0, n)
+	}
+	rec := appendRecord(buf, seq, writes)
+	if cap(rec) <= walBufMax {
 		db.walBuf = rec
 	} else {
 		db.walBuf = nil
@@ -596,6 +605,14 @@ func (db *DB) Close() error {
 	db.liveMu.Unlock()
 	for _, r := range runs {
 		r.closeFile()
+	}
+	// Drop the state's references: a run's mapping goes with its last reference (a snapshot
+	// not released yet keeps it, reading only errors from the closed file).
+	db.mu.RLock()
+	cur := db.cur
+	db.mu.RUnlock()
+	for _, r := range cur.runs {
+		r.unref()
 	}
 	if err != nil {
 		return fmt.Errorf("statedb: close %s: %w", db.wal.name, err)

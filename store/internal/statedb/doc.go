@@ -45,14 +45,27 @@
 //	bloom filter: byte k (7) | bits, ~10 bits a key in 512-bit (cache-line) blocks; with
 //	  h = xxhash64(key), the block is the high 64 bits of h × blocks, and probe i < k sets
 //	  bit (h1 + i·δ) mod 512 of it, h1 = low 32 bits of h, δ = h1 rotated right by 17
-//	index: per block uvarint klen | first key | uvarint offset | uvarint stored length
-//	footer (80 bytes): u64 bloom offset | u64 bloom length | u64 index offset | u64 index
-//	  length | u64 entries | u64 min seq | u64 max seq (checkpoints covered) | u32 CRC32C of
-//	  bloom | u32 CRC32C of index | u32 version (1) | u32 CRC32C of the footer's first 68
-//	  bytes | magic "JMNSDRUN"
+//	index table: (blocks + 1) fixed 20-byte entries u64 prefix | u64 block offset | u32 key
+//	  offset: per block the first 8 bytes of its first key (zero-padded, big-endian), where
+//	  it starts and where its first key starts in the index keys; a last entry (prefix 0,
+//	  the end of the data blocks, the length of the index keys) closes the final block
+//	index keys: the first key of every block, concatenated
+//	footer (100 bytes): u64 bloom offset | u64 bloom length | u64 table offset | u64 blocks |
+//	  u64 keys offset | u64 keys length | u64 entries | u64 min seq | u64 max seq
+//	  (checkpoints covered) | u32 CRC32C of bloom | u32 CRC32C of table | u32 CRC32C of keys
+//	  | u32 version (2) | u32 CRC32C of the footer's first 88 bytes | magic "JMNSDRUN"
 //
-// Open checks each run's size against the MANIFEST and its footer, bloom filter and index
-// (Options.VerifyAll: every block too); reads check each block's checksum, so damage gives
+// A run of another version is refused as corruption. The bloom filter and the index are
+// read in place through a read-only shared mapping of the file (binary search over the
+// fixed-width table), so they live in the page cache, not in the process's heap; data
+// blocks are read with pread. The mapping goes when the run's last reference does. A run
+// being written spills its index to unlinked temporary files and keeps a large bloom
+// filter in a mapped unlinked temporary file, then copies both after the data blocks.
+//
+// Open checks each run's size against the MANIFEST before mapping it, then its footer,
+// bloom filter and index: checksums over the mapped bytes, blocks contiguous and of a
+// plausible size, first keys strictly ascending with matching prefixes (Options.VerifyAll:
+// every block too); reads check each block's checksum, so damage gives
 // ErrCorrupt, never wrong data. Runs hold tombstones (deletes) except where a flush had no
 // older run or a merge included the oldest run.
 //

@@ -70,7 +70,13 @@ func (db *DB) flush(st *state, upTo uint64) error {
 	mem.mu.RUnlock()
 	slices.SortFunc(order, cmpSortItem)
 
-	newMem := newMemtable(len(items))
+	carries := 0
+	for i := range items {
+		if items[i].carry {
+			carries++
+		}
+	}
+	newMem := newMemtable(carries)
 	carried := map[uint64][]ledger.Write{}
 	var kb []byte
 	for _, o := range order {
@@ -100,7 +106,7 @@ func (db *DB) flush(st *state, upTo uint64) error {
 	}
 	dropRun := func() {
 		if r != nil {
-			r.closeFile()
+			r.release()
 			_ = os.Remove(r.path)
 		}
 	}

@@ -27,7 +27,7 @@ func seedRun(f *testing.F, compress bool, n int, del bool) []byte {
 	if err != nil {
 		f.Fatal(err)
 	}
-	r.closeFile()
+	r.release()
 	b, err := os.ReadFile(filepath.Join(dir, runName(1)))
 	if err != nil {
 		f.Fatal(err)
@@ -43,39 +43,31 @@ func fixChecksums(b []byte) []byte {
 		return b
 	}
 	ft := b[len(b)-footerSize:]
-	copy(ft[72:], runMagic[:])
+	copy(ft[footerSize-8:], runMagic[:])
 	be := binary.BigEndian
 	end := uint64(len(b) - footerSize)
+	in := func(off, n uint64) bool { return off <= end && n <= end-off }
 	bloomOff, bloomLen := be.Uint64(ft[0:]), be.Uint64(ft[8:])
-	indexOff, indexLen := be.Uint64(ft[16:]), be.Uint64(ft[24:])
-	if indexOff <= end && indexLen <= end-indexOff {
-		for idx := b[indexOff : indexOff+indexLen]; len(idx) > 0; {
-			kl, n := binary.Uvarint(idx)
-			if n <= 0 || kl > uint64(len(idx)-n) {
-				break
-			}
-			idx = idx[n+int(kl):]
-			off, n := binary.Uvarint(idx)
-			if n <= 0 {
-				break
-			}
-			idx = idx[n:]
-			ln, n := binary.Uvarint(idx)
-			if n <= 0 {
-				break
-			}
-			idx = idx[n:]
-			if ln >= blockTrailer && off <= indexOff && ln <= indexOff-off {
-				blk := b[off : off+ln]
+	tableOff, nblk := be.Uint64(ft[16:]), be.Uint64(ft[24:])
+	keysOff, keysLen := be.Uint64(ft[32:]), be.Uint64(ft[40:])
+	if nblk < end && in(tableOff, (nblk+1)*indexEntry) {
+		table := b[tableOff : tableOff+(nblk+1)*indexEntry]
+		for i := range nblk {
+			off, next := be.Uint64(table[i*indexEntry+8:]), be.Uint64(table[(i+1)*indexEntry+8:])
+			if off < next && next >= off+blockTrailer && next <= bloomOff && next <= end {
+				blk := b[off:next]
 				be.PutUint32(blk[len(blk)-4:], crc32.Checksum(blk[:len(blk)-4], castagnoli))
 			}
 		}
-		be.PutUint32(ft[60:], crc32.Checksum(b[indexOff:indexOff+indexLen], castagnoli))
+		be.PutUint32(ft[76:], crc32.Checksum(table, castagnoli))
 	}
-	if bloomOff <= end && bloomLen <= end-bloomOff {
-		be.PutUint32(ft[56:], crc32.Checksum(b[bloomOff:bloomOff+bloomLen], castagnoli))
+	if in(bloomOff, bloomLen) {
+		be.PutUint32(ft[72:], crc32.Checksum(b[bloomOff:bloomOff+bloomLen], castagnoli))
 	}
-	be.PutUint32(ft[68:], crc32.Checksum(ft[:68], castagnoli))
+	if in(keysOff, keysLen) {
+		be.PutUint32(ft[80:], crc32.Checksum(b[keysOff:keysOff+keysLen], castagnoli))
+	}
+	be.PutUint32(ft[footerCRC:], crc32.Checksum(ft[:footerCRC], castagnoli))
 	return b
 }
 
@@ -117,7 +109,7 @@ func FuzzOpenRun(f *testing.F) {
 			it.seek([]byte("key-0003"))
 			for it.next() {
 			}
-			r.closeFile()
+			r.release()
 		}
 	})
 }

@@ -26,8 +26,13 @@ const (
 
 	// blockTrailer follows every stored block: compression byte | u32 CRC32C.
 	blockTrailer = 5
-	footerSize   = 80
-	runVersion   = 1
+	// footerSize: u64 bloom offset | u64 bloom length | u64 table offset | u64 blocks | u64
+	// keys offset | u64 keys length | u64 entries | u64 min seq | u64 max seq | u32 CRC32C of
+	// bloom | u32 of table | u32 of keys | u32 version | u32 CRC32C of the footer before it
+	// (footerCRC bytes) | magic.
+	footerSize = 100
+	footerCRC  = 88
+	runVersion = 2
 
 	maxKeyLen   = 64 << 10
 	maxValueLen = 64 << 20
@@ -64,26 +69,61 @@ type run struct {
 	minSeq, maxSeq uint64 // checkpoints covered
 	dataEnd        int64  // end of the data blocks (start of the bloom filter)
 
+	mapped []byte // the mapping of the file's bloom filter, index and footer
+
+	// bloom, table and keys are in mapped (or, for a run being written, in other mappings).
 	bloomK uint32
 	nbits  uint64
 	bloom  []byte
 
-	// Block index: block i starts at blkOff[i] and ends at blkOff[i+1]; its first key is
-	// keys[keyOff[i]:keyOff[i+1]].
-	keys   []byte
-	keyOff []uint32
-	blkOff []int64
-	pfx    []uint64 // prefix64 of each first key, searched before the keys
+	// Block index: nblk+1 table entries (indexEntry bytes each: u64 prefix64 of the first
+	// key | u64 block offset | u32 offset of the first key in keys), the last one closing
+	// the final block (prefix 0, dataEnd, len(keys)).
+	nblk  int
+	table []byte
+	keys  []byte
 
-	refs    atomic.Int64
-	onClose func(*run) // called once, when the file is closed
-	closeMu sync.Mutex
-	closed  bool
+	refs     atomic.Int64
+	onClose  func(*run) // called once, when the file is closed
+	closeMu  sync.Mutex
+	closed   bool
+	unmapped bool
 }
 
-func (r *run) blocks() int { return len(r.blkOff) - 1 }
+// indexEntry is the size of a block index table entry.
+const indexEntry = 20
 
-func (r *run) firstKey(i int) []byte { return r.keys[r.keyOff[i]:r.keyOff[i+1]] }
+func (r *run) blocks() int { return r.nblk }
+
+func (r *run) pfx(i int) uint64 { return binary.BigEndian.Uint64(r.table[i*indexEntry:]) }
+
+// blockOff returns where block i starts (i == blocks(): dataEnd).
+func (r *run) blockOff(i int) int64 {
+	return int64(binary.BigEndian.Uint64(r.table[i*indexEntry+8:]))
+}
+
+func (r *run) keyOff(i int) uint64 {
+	return uint64(binary.BigEndian.Uint32(r.table[i*indexEntry+16:]))
+}
+
+// firstKey returns the first key of block i (nil if the index is inconsistent: it was
+// checked at Open, but the mapped file could change under it).
+func (r *run) firstKey(i int) []byte {
+	a, b := r.keyOff(i), r.keyOff(i+1)
+	if a > b || b > uint64(len(r.keys)) {
+		return nil
+	}
+	return r.keys[a:b:b]
+}
+
+// blockRange returns the stored extent of block i, checked against the data section.
+func (r *run) blockRange(i int) (off, end int64, err error) {
+	off, end = r.blockOff(i), r.blockOff(i+1)
+	if off < 0 || end <= off+blockTrailer || end > r.dataEnd || end-off > maxBlockRaw+blockTrailer {
+		return 0, 0, corruptf("block %d at %d..%d outside the data", i, off, end)
+	}
+	return off, end, nil
+}
 
 // findBlock returns the last block whose first key is <= key, or -1.
 func (r *run) findBlock(key []byte) int {
@@ -92,7 +132,7 @@ func (r *run) findBlock(key []byte) int {
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		var le bool
-		if p := r.pfx[m]; p != kp {
+		if p := r.pfx(m); p != kp {
 			le = p < kp
 		} else {
 			le = bytes.Compare(r.firstKey(m), key) <= 0
@@ -106,20 +146,15 @@ func (r *run) findBlock(key []byte) int {
 	return lo - 1
 }
 
-// setPrefixes fills pfx from the index keys.
-func (r *run) setPrefixes() {
-	r.pfx = make([]uint64, r.blocks())
-	for i := range r.pfx {
-		r.pfx[i] = prefix64(r.firstKey(i))
-	}
-}
-
 func (r *run) unref() {
 	if r.refs.Add(-1) == 0 {
 		r.closeFile()
+		r.unmap()
 	}
 }
 
+// closeFile closes the file: reads fail from then on, but the mapping stays until unmap
+// (DB.Close closes the files of runs that unreleased snapshots still hold).
 func (r *run) closeFile() {
 	r.closeMu.Lock()
 	if r.closed {
@@ -132,6 +167,24 @@ func (r *run) closeFile() {
 	if r.onClose != nil {
 		r.onClose(r)
 	}
+}
+
+// unmap releases the mapping; only once nothing reads the run.
+func (r *run) unmap() {
+	r.closeMu.Lock()
+	defer r.closeMu.Unlock()
+	if r.unmapped {
+		return
+	}
+	r.unmapped = true
+	unmap(r.mapped)
+	r.mapped, r.bloom, r.table, r.keys = nil, nil, nil, nil
+}
+
+// release closes the file and unmaps it: for the only holder of a run.
+func (r *run) release() {
+	r.closeFile()
+	r.unmap()
 }
 
 // blockBuf holds the buffers of one block read.
@@ -163,7 +216,10 @@ func readErr(err error) error {
 
 // readBlock reads, checks and decodes block i.
 func (r *run) readBlock(i int, bb *blockBuf) ([]byte, error) {
-	off, end := r.blkOff[i], r.blkOff[i+1]
+	off, end, err := r.blockRange(i)
+	if err != nil {
+		return nil, err
+	}
 	bb.raw = grow(bb.raw, int(end-off))
 	if _, err := r.f.ReadAt(bb.raw, off); err != nil {
 		return nil, readErr(err)
@@ -236,7 +292,7 @@ func (r *run) findInBlock(i int, data, key []byte) (val []byte, found, del bool,
 			return nil, false, false, corruptf("entry %d: %v", j, err)
 		}
 		// Checking the prefix is cheaper than the whole key (a cache miss in the index).
-		if j == 0 && prefix64(k) != r.pfx[i] {
+		if j == 0 && prefix64(k) != r.pfx(i) {
 			return nil, false, false, corruptf("first key does not match the index")
 		}
 		switch c := bytes.Compare(k, key); {
@@ -302,7 +358,8 @@ func openRun(dir string, num uint64, size int64, verify bool) (*run, error) {
 	return r, nil
 }
 
-// loadRun reads the footer, bloom filter and index of an open run file.
+// loadRun maps and checks the bloom filter and index of an open run file. want >= 0 is
+// the size the manifest records.
 func loadRun(f *os.File, num uint64, name string, want int64, verify bool) (*run, error) {
 	st, err := f.Stat()
 	if err != nil {
@@ -319,114 +376,119 @@ func loadRun(f *os.File, num uint64, name string, want int64, verify bool) (*run
 	if _, err := f.ReadAt(ft[:], size-footerSize); err != nil {
 		return nil, readErr(err)
 	}
-	if !bytes.Equal(ft[72:], runMagic[:]) {
+	if !bytes.Equal(ft[footerSize-8:], runMagic[:]) {
 		return nil, corruptf("bad footer magic")
 	}
-	if crc32.Checksum(ft[:68], castagnoli) != binary.BigEndian.Uint32(ft[68:]) {
+	if crc32.Checksum(ft[:footerCRC], castagnoli) != binary.BigEndian.Uint32(ft[footerCRC:]) {
 		return nil, corruptf("footer checksum mismatch")
 	}
 	be := binary.BigEndian
-	bloomOff, bloomLen := be.Uint64(ft[0:]), be.Uint64(ft[8:])
-	indexOff, indexLen := be.Uint64(ft[16:]), be.Uint64(ft[24:])
-	r := &run{
-		num: num, name: name, f: f, size: size,
-		count:  be.Uint64(ft[32:]),
-		minSeq: be.Uint64(ft[40:]), maxSeq: be.Uint64(ft[48:]),
-	}
-	if v := be.Uint32(ft[64:]); v != runVersion {
+	if v := be.Uint32(ft[footerCRC-4:]); v != runVersion {
 		return nil, corruptf("format version %d, want %d", v, runVersion)
 	}
+	bloomOff, bloomLen := be.Uint64(ft[0:]), be.Uint64(ft[8:])
+	tableOff, nblk := be.Uint64(ft[16:]), be.Uint64(ft[24:])
+	keysOff, keysLen := be.Uint64(ft[32:]), be.Uint64(ft[40:])
+	r := &run{
+		num: num, name: name, f: f, size: size,
+		count:  be.Uint64(ft[48:]),
+		minSeq: be.Uint64(ft[56:]), maxSeq: be.Uint64(ft[64:]),
+	}
 	end := uint64(size - footerSize)
-	if bloomOff == 0 || bloomOff > end || bloomLen > end-bloomOff || bloomOff+bloomLen != indexOff ||
-		indexLen > end-indexOff || indexOff+indexLen != end {
+	// Every entry takes at least 2 bytes of a block: this bounds what the counts size.
+	if bloomOff == 0 || bloomOff > end || r.count == 0 || r.count > bloomOff/2 || r.minSeq > r.maxSeq {
+		return nil, corruptf("footer: %d entries in %d bytes of blocks, seqs %d..%d", r.count, bloomOff, r.minSeq, r.maxSeq)
+	}
+	if nblk == 0 || nblk > r.count {
+		return nil, corruptf("%d blocks for %d entries", nblk, r.count)
+	}
+	tableLen := (nblk + 1) * indexEntry
+	if bloomLen > end-bloomOff || bloomOff+bloomLen != tableOff || tableLen > end-tableOff ||
+		tableOff+tableLen != keysOff || keysLen > end-keysOff || keysOff+keysLen != end {
 		return nil, corruptf("footer sections do not fit the file")
 	}
-	// Every entry takes at least 2 bytes of a block: this bounds what the count sizes.
-	if r.count == 0 || r.count > bloomOff/2 || r.minSeq > r.maxSeq {
-		return nil, corruptf("footer: %d entries, seqs %d..%d", r.count, r.minSeq, r.maxSeq)
+	if keysLen > math.MaxUint32 {
+		return nil, corruptf("index keys of %d bytes", keysLen)
 	}
 	if bloomLen < 1+bloomBlock/8 || (bloomLen-1)%(bloomBlock/8) != 0 {
 		return nil, corruptf("bloom filter of %d bytes", bloomLen)
 	}
 	r.dataEnd = int64(bloomOff)
-	bloom, index := make([]byte, bloomLen), make([]byte, indexLen)
-	if _, err := f.ReadAt(bloom, int64(bloomOff)); err != nil {
-		return nil, readErr(err)
+	m, at, err := mapFile(f, int64(bloomOff), size-int64(bloomOff))
+	if err != nil {
+		return nil, err
 	}
-	if _, err := f.ReadAt(index, int64(indexOff)); err != nil {
-		return nil, readErr(err)
-	}
-	if crc32.Checksum(bloom, castagnoli) != be.Uint32(ft[56:]) {
+	ok := false
+	defer func() {
+		if !ok {
+			unmap(m)
+		}
+	}()
+	sec := m[uint64(int64(bloomOff)-at):]
+	bloom := sec[:bloomLen:bloomLen]
+	table := sec[bloomLen : bloomLen+tableLen : bloomLen+tableLen]
+	keys := sec[bloomLen+tableLen : bloomLen+tableLen+keysLen : bloomLen+tableLen+keysLen]
+	if crc32.Checksum(bloom, castagnoli) != be.Uint32(ft[72:]) {
 		return nil, corruptf("bloom filter checksum mismatch")
 	}
-	if crc32.Checksum(index, castagnoli) != be.Uint32(ft[60:]) {
-		return nil, corruptf("index checksum mismatch")
+	if crc32.Checksum(table, castagnoli) != be.Uint32(ft[76:]) {
+		return nil, corruptf("index table checksum mismatch")
+	}
+	if crc32.Checksum(keys, castagnoli) != be.Uint32(ft[80:]) {
+		return nil, corruptf("index keys checksum mismatch")
 	}
 	r.bloomK = uint32(bloom[0])
 	if r.bloomK == 0 || r.bloomK > maxBloomHashes {
 		return nil, corruptf("bloom filter with %d hashes", r.bloomK)
 	}
+	r.mapped = m
 	r.bloom = bloom[1:]
 	r.nbits = uint64(len(r.bloom)) * 8
-	if err := r.parseIndex(index); err != nil {
+	r.nblk, r.table, r.keys = int(nblk), table, keys
+	if err := r.checkIndex(); err != nil {
 		return nil, err
-	}
-	if uint64(r.blocks()) > r.count {
-		return nil, corruptf("%d blocks for %d entries", r.blocks(), r.count)
 	}
 	if verify {
 		if err := r.verify(); err != nil {
 			return nil, err
 		}
 	}
+	ok = true
 	r.refs.Store(1)
 	return r, nil
 }
 
-// parseIndex parses the index: per block uvarint klen | first key | uvarint offset | uvarint
-// length. Blocks must be contiguous from 0 to dataEnd and first keys strictly ascending.
-func (r *run) parseIndex(b []byte) error {
-	var next int64
+// checkIndex checks the block index: blocks contiguous from 0 to dataEnd, each of a
+// plausible size; first keys strictly ascending, within the keys section, with the right
+// prefixes.
+func (r *run) checkIndex() error {
 	var prev []byte
-	r.keys = make([]byte, 0, len(b))
-	for i := 0; len(b) > 0; i++ {
-		kl, m := binary.Uvarint(b)
-		if m <= 0 || kl > maxKeyLen || kl > uint64(len(b)-m) {
-			return corruptf("index entry %d: bad key", i)
+	for i := 0; i <= r.nblk; i++ {
+		off, ko := r.blockOff(i), r.keyOff(i)
+		if i == 0 && (off != 0 || ko != 0) {
+			return corruptf("index entry 0: block at %d, key at %d", off, ko)
 		}
-		k := b[m : m+int(kl)]
-		b = b[m+int(kl):]
-		off, m := binary.Uvarint(b)
-		if m <= 0 {
-			return corruptf("index entry %d: bad offset", i)
+		if i == r.nblk {
+			if off != r.dataEnd || ko != uint64(len(r.keys)) || r.pfx(i) != 0 {
+				return corruptf("index end: blocks to %d of %d, keys to %d of %d", off, r.dataEnd, ko, len(r.keys))
+			}
+			break
 		}
-		b = b[m:]
-		ln, m := binary.Uvarint(b)
-		if m <= 0 {
-			return corruptf("index entry %d: bad length", i)
+		if _, _, err := r.blockRange(i); err != nil {
+			return corruptf("index entry %d: %v", i, err)
 		}
-		b = b[m:]
-		if off != uint64(next) || ln <= blockTrailer || ln > maxBlockRaw+blockTrailer || ln > uint64(r.dataEnd-next) {
-			return corruptf("index entry %d: block at %d+%d, want it at %d within %d", i, off, ln, next, r.dataEnd)
+		if next := r.keyOff(i + 1); next < ko || next > uint64(len(r.keys)) || next-ko > maxKeyLen {
+			return corruptf("index entry %d: key at %d..%d of %d", i, ko, next, len(r.keys))
 		}
+		k := r.firstKey(i)
 		if i > 0 && bytes.Compare(k, prev) <= 0 {
 			return corruptf("index entry %d: keys out of order", i)
 		}
-		if uint64(len(r.keys))+uint64(len(k)) > math.MaxUint32 {
-			return corruptf("index too large")
+		if prefix64(k) != r.pfx(i) {
+			return corruptf("index entry %d: key prefix mismatch", i)
 		}
 		prev = k
-		r.keyOff = append(r.keyOff, uint32(len(r.keys)))
-		r.keys = append(r.keys, k...)
-		r.blkOff = append(r.blkOff, next)
-		next += int64(ln)
 	}
-	if len(r.blkOff) == 0 || next != r.dataEnd {
-		return corruptf("index covers %d of %d bytes of blocks", next, r.dataEnd)
-	}
-	r.keyOff = append(r.keyOff, uint32(len(r.keys)))
-	r.blkOff = append(r.blkOff, next)
-	r.setPrefixes()
 	return nil
 }
 

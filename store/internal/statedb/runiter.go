@@ -91,7 +91,10 @@ func (it *runIter) next() bool {
 // load reads and decodes block it.blk.
 func (it *runIter) load() error {
 	r := it.r
-	off, end := r.blkOff[it.blk], r.blkOff[it.blk+1]
+	off, end, err := r.blockRange(it.blk)
+	if err != nil {
+		return err
+	}
 	if off < it.raOff || end > it.raOff+int64(len(it.ra)) {
 		n := end - off
 		if c := int64(it.chunk); n < c {
