@@ -73,7 +73,7 @@ type Options struct {
 
 // DefaultOptions returns the small-machine profile of DESIGN.md.
 func DefaultOptions() Options {
-	return Options{GCInterval: 5 * time.Minute, GCDiscardRatio: 0.5, MemTableSize: 16 << 20, StateMemBytes: 16 << 20}
+	return Options{GCInterval: 5 * time.Minute, GCDiscardRatio: 0.5, MemTableSize: 16 << 20, StateMemBytes: 8 << 20}
 }
 
 func (o Options) withDefaults() Options {
