@@ -338,12 +338,7 @@ func TestReplaceAndPipeline(t *testing.T) {
 func TestFailed(t *testing.T) {
 	dir := t.TempDir()
 	db := mustOpen(t, dir, 0, smallOpts())
-	if err := db.Append(1, []ledger.Write{{Key: []byte("k"), Value: []byte("v1")}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Committed(1); err != nil {
-		t.Fatal(err)
-	}
+	commit(t, db, 1, []ledger.Write{{Key: []byte("k"), Value: []byte("v1")}})
 	_ = db.wal.f.Close() // test hook: the WAL becomes unwritable
 	err := db.Append(2, []ledger.Write{{Key: []byte("k"), Value: []byte("v2")}})
 	if err == nil || errors.Is(err, ErrFailed) {
@@ -393,12 +388,7 @@ func TestWriteGuard(t *testing.T) {
 		t.Fatal("flush passed the guard")
 	}
 	deny.Store(false)
-	if err := db.Append(2, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Committed(2); err != nil {
-		t.Fatal(err)
-	}
+	commit(t, db, 2, nil)
 	if st := db.Stats(); st.Flushes != 1 || st.Runs != 1 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -474,12 +464,7 @@ func TestConcurrent(t *testing.T) {
 		refMu.Lock()
 		refs[seq] = maps.Clone(cur)
 		refMu.Unlock()
-		if err := db.Append(seq, ws); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.Committed(seq); err != nil {
-			t.Fatal(err)
-		}
+		commit(t, db, seq, ws)
 	}
 	done.Store(true)
 	wg.Wait()
@@ -497,12 +482,7 @@ func TestConcurrent(t *testing.T) {
 func TestCloseWithSnapshot(t *testing.T) {
 	db := mustOpen(t, t.TempDir(), 0, Options{MemBytes: 1, Logger: quiet()})
 	for seq := uint64(1); seq <= 3; seq++ {
-		if err := db.Append(seq, []ledger.Write{{Key: []byte(fmt.Sprint(seq)), Value: []byte("v")}}); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.Committed(seq); err != nil {
-			t.Fatal(err)
-		}
+		commit(t, db, seq, []ledger.Write{{Key: []byte(fmt.Sprint(seq)), Value: []byte("v")}})
 	}
 	s, err := db.Snapshot(3)
 	if err != nil {
@@ -554,12 +534,7 @@ func TestScanStop(t *testing.T) {
 func TestLeftovers(t *testing.T) {
 	dir := t.TempDir()
 	db := mustOpen(t, dir, 0, Options{MemBytes: 1, Logger: quiet()})
-	if err := db.Append(1, []ledger.Write{{Key: []byte("k"), Value: []byte("v")}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Committed(1); err != nil {
-		t.Fatal(err)
-	}
+	commit(t, db, 1, []ledger.Write{{Key: []byte("k"), Value: []byte("v")}})
 	db.Close()
 	for _, name := range []string{"000099.run", "000098.wal", "MANIFEST.tmp", "000097.run.tmp", "notes.txt"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte("junk"), 0o600); err != nil {

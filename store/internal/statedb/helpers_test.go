@@ -22,6 +22,17 @@ func smallOpts() Options {
 	return Options{MemBytes: 4 << 10, BlockSize: 256, Logger: quiet()}
 }
 
+// commit appends the writes of checkpoint seq and reports it committed.
+func commit(t testing.TB, db *DB, seq uint64, ws []ledger.Write) {
+	t.Helper()
+	if err := db.Append(seq, ws); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Committed(seq); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func mustOpen(t testing.TB, dir string, applied uint64, opts Options) *DB {
 	t.Helper()
 	db, err := Open(dir, applied, opts)

@@ -118,12 +118,7 @@ func TestCloseWithSnapshotMapped(t *testing.T) {
 	db := mustOpen(t, dir, 0, Options{MemBytes: 1, Logger: quiet()})
 	for seq := uint64(1); seq <= 3; seq++ {
 		ws := []ledger.Write{{Key: []byte(fmt.Sprintf("k%d", seq)), Value: []byte("v")}}
-		if err := db.Append(seq, ws); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.Committed(seq); err != nil {
-			t.Fatal(err)
-		}
+		commit(t, db, seq, ws)
 	}
 	s, err := db.Snapshot(3)
 	if err != nil {

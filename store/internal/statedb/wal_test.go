@@ -149,12 +149,7 @@ func TestCorruptWAL(t *testing.T) {
 	// A missing WAL after a flush is corruption.
 	dir := t.TempDir()
 	db := mustOpen(t, dir, 0, Options{MemBytes: 1, Logger: quiet()})
-	if err := db.Append(1, []ledger.Write{{Key: []byte("k"), Value: []byte("v")}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Committed(1); err != nil {
-		t.Fatal(err)
-	}
+	commit(t, db, 1, []ledger.Write{{Key: []byte("k"), Value: []byte("v")}})
 	wal2 := db.wal.name
 	db.Close()
 	if err := os.Remove(filepath.Join(dir, wal2)); err != nil {
