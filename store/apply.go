@@ -14,6 +14,10 @@ import (
 // child process kills itself there.
 var crashHook func(point string)
 
+// importSwitchHook, when set by a test, runs inside the transaction that switches the state
+// generation at the end of ImportSnapshot; an error fails that transaction.
+var importSwitchHook func() error
+
 func hook(point string) {
 	if crashHook != nil {
 		crashHook(point)
@@ -95,6 +99,9 @@ func checkArgs(cb *ledger.CheckpointBody, blocks []*ledger.Block) error {
 func (v *View) writable() error {
 	if v.dead.Load() {
 		return ErrClosed
+	}
+	if v.s.broken != nil { // under s.mu, as every writer is
+		return v.s.broken
 	}
 	if !v.initialised {
 		return ErrNotInitialised

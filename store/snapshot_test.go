@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
@@ -397,4 +398,39 @@ func FuzzImportSnapshot(f *testing.F) {
 			t.Fatalf("the valid snapshot after a failed import (%v): %v", ierr, err)
 		}
 	})
+}
+
+// TestImportSwitchFailure: when the transaction that switches to the imported state fails after
+// the indexes' engine took the snapshot's entry, the store stays as it was, refuses writes with
+// a reason until it is reopened, and after reopening imports the snapshot.
+func TestImportSwitchFailure(t *testing.T) {
+	f, stream, want, _ := snapshotSource(t)
+	dir := t.TempDir()
+	dst := openDisk(t, dir, Options{})
+	if err := dst.Init(f.net.Genesis); err != nil {
+		t.Fatal(err)
+	}
+	importSwitchHook = func() error { return errors.New("disk gone") }
+	_, err := dst.ImportSnapshot(bytes.NewReader(stream), want)
+	importSwitchHook = nil
+	if err == nil || !strings.Contains(err.Error(), "disk gone") {
+		t.Fatalf("import with a failing switch: %v", err)
+	}
+	if m, err := dst.Meta(); err != nil || m.Seq != 0 {
+		t.Fatalf("after the failed import the store is at %d (%v), want 0", m.Seq, err)
+	}
+	if _, err := dst.ImportSnapshot(bytes.NewReader(stream), want); err == nil || !strings.Contains(err.Error(), "reopen") {
+		t.Fatalf("a write after the failed switch: %v, want a refusal asking to reopen", err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dst = openDisk(t, dir, Options{})
+	defer dst.Close()
+	if _, err := dst.ImportSnapshot(bytes.NewReader(stream), want); err != nil {
+		t.Fatalf("import after reopening: %v", err)
+	}
+	if m, err := dst.Meta(); err != nil || m.Seq != want.Seq {
+		t.Fatalf("after the import the store is at %d (%v), want %d", m.Seq, err, want.Seq)
+	}
 }

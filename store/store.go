@@ -66,6 +66,7 @@ type Store struct {
 	tempRoot  string // the engines' directory of an in-memory store
 	applied   uint64
 	retired   map[*statedb.DB]string // engines replaced by an import, until no view reads them (under viewMu)
+	broken    error                  // set when writes cannot go on until the store is reopened (under mu)
 
 	mu      sync.Mutex      // serialises writers
 	genesis *ledger.Genesis // nil until Init; set and read under mu (views copy the network name)
