@@ -266,7 +266,6 @@ type changeSet struct {
 	blocks []entry
 	ops    []entry
 	idx    []ledger.Write // index entries, for the index engine, in order (a later one wins)
-	dedup  map[string]int // index in ops of keys that several records may write
 	size   int64          // badger's estimate of the transaction size of blocks and ops
 }
 
@@ -278,32 +277,16 @@ func (c *changeSet) account(e entry) {
 	c.size += int64(len(e.key)) + v + 2 + 10 // as badger's Txn.checkSize counts
 }
 
-func (c *changeSet) put(key, val []byte) {
-	if isIndexKey(key) {
-		c.idx = append(c.idx, ledger.Write{Key: key, Value: val})
-		return
-	}
-	e := entry{key: key, val: val}
-	c.account(e)
-	c.ops = append(c.ops, e)
-}
+func (c *changeSet) put(key, val []byte) { c.add(entry{key: key, val: val}) }
+func (c *changeSet) del(key []byte)      { c.add(entry{key: key, del: true}) }
 
-// putLast sets a key that an earlier change of this set may also have set or deleted; the last
-// one wins and only it is written.
-func (c *changeSet) putLast(key, val []byte, del bool) {
-	if isIndexKey(key) {
-		c.idx = append(c.idx, ledger.Write{Key: key, Value: val, Delete: del})
+// add routes one change: index keys to the index engine, in order (a later change of a key
+// wins), the others to badger.
+func (c *changeSet) add(e entry) {
+	if isIndexKey(e.key) {
+		c.idx = append(c.idx, ledger.Write{Key: e.key, Value: e.val, Delete: e.del})
 		return
 	}
-	e := entry{key: key, val: val, del: del}
-	if i, ok := c.dedup[string(key)]; ok {
-		c.ops[i] = e
-		return
-	}
-	if c.dedup == nil {
-		c.dedup = map[string]int{}
-	}
-	c.dedup[string(key)] = len(c.ops)
 	c.account(e)
 	c.ops = append(c.ops, e)
 }

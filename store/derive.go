@@ -13,8 +13,9 @@ import (
 // hashed), so that the receipts of a full block stay near a megabyte.
 const maxMessage = 256
 
-// changes builds the badger change set of checkpoint cb on top of view v (the state writes go
-// to the state engine, Store.applyLocked): checkpoint, result summary, receipts, blocks and their places, record locations and the indexes.
+// changes builds the change set of checkpoint cb on top of view v: checkpoint, result summary,
+// receipts, blocks and their places, record locations and the indexes (the state writes go to
+// the state engine directly, Store.applyLocked).
 func (s *Store) changes(v *View, cb *ledger.CheckpointBody, blocks []*ledger.Block, res *ledger.Result, cert *ledger.Certificate) (*changeSet, error) {
 	seq := cb.Checkpoint.Seq
 	cs := &changeSet{ops: make([]entry, 0, 3*len(res.Receipts)+3*len(blocks)+3)}
@@ -214,7 +215,7 @@ func (d *deriver) index(id ledger.Hash, ord uint32, raw []byte) (ledger.WorkerID
 	case *ledger.Employment:
 		if p, ok := employerPrefix(pfxEmploy, b.Employer); ok {
 			val := append(appendU32(appendU32(nil, b.Start), b.End), id[:]...)
-			d.cs.putLast(append(p, b.Worker[:]...), val, false)
+			d.cs.put(append(p, b.Worker[:]...), val) // the latest employment record wins
 		}
 		worker(b.Worker)
 		return b.Worker, nil
@@ -312,7 +313,7 @@ func (d *deriver) contribution(id ledger.Hash, c *ledger.Contribution) error {
 		}
 	}
 	if key, ok := monthKey(c); ok {
-		d.cs.putLast(key, append(appendU32(nil, max(c.Through, c.Period)), id[:]...), false)
+		d.cs.put(key, append(appendU32(nil, max(c.Through, c.Period)), id[:]...))
 	}
 	return nil
 }
@@ -338,7 +339,7 @@ func (d *deriver) account(prov, scheme string, w ledger.WorkerID) error {
 	}
 	d.known[string(key)] = true
 	if !ok {
-		d.cs.putLast(key, []byte{}, false)
+		d.cs.put(key, []byte{})
 	}
 	return nil
 }
@@ -346,7 +347,7 @@ func (d *deriver) account(prov, scheme string, w ledger.WorkerID) error {
 // dropMonths removes the employer month of a contribution a correction took out of force.
 func (d *deriver) dropMonths(c *ledger.Contribution) {
 	if key, ok := monthKey(c); ok {
-		d.cs.putLast(key, nil, true)
+		d.cs.del(key)
 	}
 }
 

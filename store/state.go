@@ -20,9 +20,12 @@ import (
 // checkpoint's badger commit, so that after a crash it holds at least every checkpoint badger
 // does, and Open drops the ones badger does not.
 
+// stateRoot is the directory of the state generations.
+func (s *Store) stateRoot() string { return filepath.Join(s.engines, "state") }
+
 // stateDir is the directory of state generation gen.
 func (s *Store) stateDir(gen byte) string {
-	return filepath.Join(s.stateRoot, strconv.Itoa(int(gen)))
+	return filepath.Join(s.stateRoot(), strconv.Itoa(int(gen)))
 }
 
 func (s *Store) stateOptions() statedb.Options {
@@ -75,12 +78,7 @@ func (s *Store) lastApplied() (uint64, error) {
 // whose old generation was not yet removed). The state of a store without a genesis is removed
 // first: it can only be an Init interrupted between the engine and badger.
 func (s *Store) openState(gen byte) error {
-	root := s.dir
-	if s.opts.InMemory {
-		root = s.tempRoot
-	}
-	s.stateRoot = filepath.Join(root, "state")
-	if err := os.MkdirAll(s.stateRoot, 0o700); err != nil {
+	if err := os.MkdirAll(s.stateRoot(), 0o700); err != nil {
 		return fmt.Errorf("open state: %w", err)
 	}
 	applied, err := s.lastApplied()
@@ -99,7 +97,7 @@ func (s *Store) openState(gen byte) error {
 	if err != nil {
 		return fmt.Errorf("open state: read genesis: %w", err)
 	}
-	entries, err := os.ReadDir(s.stateRoot)
+	entries, err := os.ReadDir(s.stateRoot())
 	if err != nil {
 		return fmt.Errorf("open state: %w", err)
 	}
@@ -107,7 +105,7 @@ func (s *Store) openState(gen byte) error {
 		if e.Name() == strconv.Itoa(int(gen)) && initialised {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(s.stateRoot, e.Name())); err != nil {
+		if err := os.RemoveAll(filepath.Join(s.stateRoot(), e.Name())); err != nil {
 			return fmt.Errorf("open state: remove stale %s: %w", e.Name(), err)
 		}
 		s.log.Info("removed stale state", "dir", e.Name())
@@ -119,7 +117,7 @@ func (s *Store) openState(gen byte) error {
 	s.state, s.applied = db, applied
 	// The indexes: one engine for the store's life (an import keeps the indexes of the
 	// history before it), written like the state, checkpoint by checkpoint.
-	indexDir := filepath.Join(root, "index")
+	indexDir := filepath.Join(s.engines, "index")
 	if !initialised {
 		if err := os.RemoveAll(indexDir); err != nil {
 			return fmt.Errorf("open indexes: remove stale: %w", err)
@@ -162,8 +160,8 @@ func (s *Store) closeState() error {
 			*db = nil
 		}
 	}
-	if s.opts.InMemory && s.tempRoot != "" {
-		err = errors.Join(err, os.RemoveAll(s.tempRoot))
+	if s.opts.InMemory && s.engines != "" {
+		err = errors.Join(err, os.RemoveAll(s.engines))
 	}
 	return err
 }

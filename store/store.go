@@ -58,15 +58,14 @@ type Store struct {
 	opts Options
 	dir  string
 
-	// The ledger state (state.go): the active generation's engine, the directory of the
-	// generations, and the last checkpoint committed (the state's position; under mu).
-	state     *statedb.DB
-	index     *statedb.DB // the secondary indexes (W M P T A X G), DESIGN.md §2a
-	stateRoot string
-	tempRoot  string // the engines' directory of an in-memory store
-	applied   uint64
-	retired   map[*statedb.DB]string // engines replaced by an import, until no view reads them (under viewMu)
-	broken    error                  // set when writes cannot go on until the store is reopened (under mu)
+	// The ledger state (state.go): the active generation's engine, the indexes' engine, their
+	// directory, and the last checkpoint committed (the state's position; under mu).
+	state   *statedb.DB
+	index   *statedb.DB // the secondary indexes (W M P T A X G), DESIGN.md §2a
+	engines string      // the directory of both engines: dir, or a temporary one for an in-memory store
+	applied uint64
+	retired map[*statedb.DB]string // engines replaced by an import, until no view reads them (under viewMu)
+	broken  error                  // set when writes cannot go on until the store is reopened (under mu)
 
 	mu      sync.Mutex      // serialises writers
 	genesis *ledger.Genesis // nil until Init; set and read under mu (views copy the network name)
@@ -124,9 +123,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: log, opts: opts, dir: dir, live: map[*View]struct{}{}}
+	s := &Store{db: db, log: log, opts: opts, dir: dir, engines: dir, live: map[*View]struct{}{}}
 	if opts.InMemory {
-		if s.tempRoot, err = os.MkdirTemp("", "jaminan-state-"); err != nil {
+		if s.engines, err = os.MkdirTemp("", "jaminan-state-"); err != nil {
 			return nil, errors.Join(fmt.Errorf("open store: state directory: %w", err), db.Close())
 		}
 	}
@@ -236,30 +235,6 @@ func (s *Store) activeGen() (byte, error) {
 		return nil
 	})
 	return gen, err
-}
-
-// deletePrefix deletes every key with prefix p (a WriteBatch: not atomic, idempotent).
-func (s *Store) deletePrefix(p []byte) (int, error) {
-	var keys [][]byte
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
-		defer it.Close()
-		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
-			keys = append(keys, it.Item().KeyCopy(nil))
-		}
-		return nil
-	})
-	if err != nil || len(keys) == 0 {
-		return 0, err
-	}
-	wb := s.db.NewWriteBatch()
-	defer wb.Cancel()
-	for _, k := range keys {
-		if err := wb.Delete(k); err != nil {
-			return 0, err
-		}
-	}
-	return len(keys), wb.Flush()
 }
 
 // Close stops the GC loop, discards the views and closes the database. Views used after Close
