@@ -142,18 +142,25 @@ func (s *Store) applyLocked(v *View, cb *ledger.CheckpointBody, blocks []*ledger
 	if err := checkResult(s.genesis.Network, v.meta, cb, blocks, res, cert); err != nil {
 		return fmt.Errorf("apply checkpoint %d: %w", seq, err)
 	}
-	cs, err := s.changes(v, cb, blocks, res, cert)
-	if err != nil {
-		return fmt.Errorf("apply checkpoint %d: %w", seq, err)
-	}
 	// The state writes are durable before badger commits the checkpoint (state.go): after a
 	// crash the engine holds them if badger holds the checkpoint. A failed commit leaves them
 	// appended but invisible (views read the state at s.applied); a retry replaces them.
-	if err := s.state.Append(seq, res.Writes); err != nil {
-		return fmt.Errorf("apply checkpoint %d: write state: %w", seq, stateErr(err))
+	// The state engine takes them (its log's fsync included) while the indexes are derived
+	// and appended: v reads both engines at the checkpoint before, which appending cannot
+	// change.
+	stateDone := make(chan error, 1)
+	go func() { stateDone <- s.state.Append(seq, res.Writes) }()
+	cs, err := s.changes(v, cb, blocks, res, cert)
+	if err == nil {
+		if err = s.index.Append(seq, cs.idx); err != nil {
+			err = fmt.Errorf("write indexes: %w", stateErr(err))
+		}
 	}
-	if err := s.index.Append(seq, cs.idx); err != nil {
-		return fmt.Errorf("apply checkpoint %d: write indexes: %w", seq, stateErr(err))
+	if serr := <-stateDone; serr != nil && err == nil {
+		err = fmt.Errorf("write state: %w", stateErr(serr))
+	}
+	if err != nil {
+		return fmt.Errorf("apply checkpoint %d: %w", seq, err)
 	}
 	hook("state-appended")
 	if err := s.commit(seq, cs); err != nil {

@@ -332,6 +332,10 @@ func reportDisk(b *testing.B, s *Store, dir string, records int) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(dirSize(b, dir))/float64(records), "B/record")
+	// Where the bytes are: the state engine, the index engine and badger (the rest).
+	state, index := dirSize(b, filepath.Join(dir, "state")), dirSize(b, filepath.Join(dir, "index"))
+	b.ReportMetric(float64(state)/float64(records), "B/record-state")
+	b.ReportMetric(float64(index)/float64(records), "B/record-index")
 	s, err := Open(dir, Options{Verify: VerifyNone})
 	if err != nil {
 		b.Fatal(err)

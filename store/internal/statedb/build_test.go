@@ -66,6 +66,9 @@ func TestBuild(t *testing.T) {
 	if err := db.Committed(8); err != nil {
 		t.Fatal(err)
 	}
+	if err := db.waitFlush(); err != nil {
+		t.Fatal(err)
+	}
 	db.Close()
 	db = mustOpen(t, dir, 8, Options{VerifyAll: true, Logger: quiet()})
 	s, _ = db.Snapshot(8)

@@ -52,6 +52,9 @@ func newRunFixture(t *testing.T) *runFixture {
 			if err := db.Committed(seq); err != nil {
 				t.Fatal(err)
 			}
+			if err := db.waitFlush(); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if err := db.Close(); err != nil {

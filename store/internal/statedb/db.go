@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,13 +79,14 @@ var (
 	ErrMissing = errors.New("statedb: writes missing")
 )
 
-// state is one immutable view of which memtable and runs hold the state.
+// state is one immutable view of which memtables and runs hold the state.
 type state struct {
-	mem          *memtable
-	runs         []*run // newest first
-	flushed      uint64 // the runs hold the state as of this checkpoint (if flushedValid)
+	mem          *memtable // takes the Appends
+	imm          *memtable // frozen, being flushed (nil if none): every version older than mem's
+	runs         []*run    // newest first
+	flushed      uint64    // the runs hold the state as of this checkpoint (if flushedValid)
 	flushedValid bool
-	wal          uint64 // number of the current WAL file
+	wal          uint64 // the first WAL file to replay (the manifest's)
 }
 
 // DB is the state engine of one node. Append, Committed and Close are serialised; Snapshot
@@ -99,6 +101,8 @@ type DB struct {
 	walBuf         []byte     // under wmu
 	committed      uint64     // under wmu
 	committedValid bool       // under wmu
+	sealed         []string   // under wmu: WAL files before wal, until a flush covers them
+	job            *flushJob  // under wmu: the flush of the frozen memtable, until it succeeds
 
 	manMu   sync.Mutex // manifest writes and the installs that go with them
 	orphans []string   // under manMu: files to remove after the next manifest write
@@ -195,10 +199,11 @@ func Open(dir string, applied uint64, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("statedb: open %s: %w", dir, err)
 	}
 
-	wal, mem, res, err := openWAL(dir, man, applied)
+	wals, mem, res, err := openWALs(dir, ents, man, applied)
 	if err != nil {
 		return nil, err
 	}
+	wal := wals.active
 	defer func() {
 		if !ok {
 			_ = wal.f.Close()
@@ -213,7 +218,7 @@ func Open(dir string, applied uint64, opts Options) (*DB, error) {
 	}
 
 	// Everything checks out: now change files.
-	if err := removeLeftovers(dir, ents, man); err != nil {
+	if err := removeLeftovers(dir, ents, man, wals.discard); err != nil {
 		return nil, err
 	}
 	if res.end < wal.size {
@@ -242,6 +247,8 @@ func Open(dir string, applied uint64, opts Options) (*DB, error) {
 	db.hasAny.Store(has)
 	db.committed, db.committedValid = applied, applied > 0
 	db.wal = wal
+	db.sealed = wals.sealed
+	db.nextFile = max(db.nextFile, wals.maxNum+1)
 	db.walBytes.Store(wal.size)
 	db.cur = &state{mem: mem, runs: runs, flushed: man.flushed, flushedValid: man.flushedValid, wal: man.wal}
 	for _, r := range runs {
@@ -269,44 +276,87 @@ func checkRunSeqs(runs []*run, flushed uint64) error {
 	return nil
 }
 
-// openWAL opens the manifest's WAL and replays it into a new memtable.
-func openWAL(dir string, man *manifest, applied uint64) (*walFile, *memtable, replayResult, error) {
-	name := walName(man.wal)
-	path := filepath.Join(dir, name)
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if errors.Is(err, fs.ErrNotExist) && !man.flushedValid {
-		// A fresh engine's WAL is created right after its first manifest.
-		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-		if err == nil {
-			err = durable.SyncDir(dir)
-		}
-	} else if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, replayResult{}, fmt.Errorf("statedb: open WAL %s: %w", name, corruptf("file missing"))
-	}
-	if err != nil {
-		return nil, nil, replayResult{}, fmt.Errorf("statedb: open WAL %s: %w", name, err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		_ = f.Close()
-		return nil, nil, replayResult{}, fmt.Errorf("statedb: open WAL %s: %w", name, err)
-	}
-	mem := newMemtable(0)
-	res, err := replayWAL(f, st.Size(), man.flushed, man.flushedValid, applied, func(seq uint64, ws []ledger.Write, replace bool) {
-		if replace {
-			mem.dropSeq(seq)
-		}
-		mem.apply(seq, ws)
-	})
-	if err != nil {
-		_ = f.Close()
-		return nil, nil, res, fmt.Errorf("statedb: replay WAL %s: %w", name, err)
-	}
-	return &walFile{num: man.wal, name: name, f: f, size: st.Size()}, mem, res, nil
+// walSet is what Open found in the WALs: the one Appends go on writing, the sealed ones
+// before it (written before a flush that did not complete), and the files after a checkpoint
+// the caller never committed, which Open removes.
+type walSet struct {
+	active  *walFile
+	sealed  []string
+	discard []string
+	maxNum  uint64
 }
 
-// removeLeftovers removes the run and WAL files the manifest does not name, and *.tmp files.
-func removeLeftovers(dir string, ents []fs.DirEntry, man *manifest) error {
+// openWALs replays, in file order, the manifest's WAL and every WAL file numbered after it
+// (each flush starts a new WAL when it freezes the memtable, before its manifest names the
+// new one) into a new memtable.
+func openWALs(dir string, ents []fs.DirEntry, man *manifest, applied uint64) (walSet, *memtable, replayResult, error) {
+	var set walSet
+	nums := []uint64{man.wal}
+	for _, e := range ents {
+		if num, ext, ok := parseFileName(e.Name()); ok && ext == walExt && num > man.wal {
+			nums = append(nums, num)
+		}
+	}
+	slices.Sort(nums)
+	set.maxNum = nums[len(nums)-1]
+	mem := newMemtable(0)
+	var res replayResult
+	for i, num := range nums {
+		name := walName(num)
+		path := filepath.Join(dir, name)
+		if res.stopped {
+			// Only checkpoints after the one that stopped the replay: never committed.
+			set.discard = append(set.discard, name)
+			continue
+		}
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if errors.Is(err, fs.ErrNotExist) && i == 0 && !man.flushedValid {
+			// A fresh engine's WAL is created right after its first manifest.
+			f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+			if err == nil {
+				err = durable.SyncDir(dir)
+			}
+		} else if errors.Is(err, fs.ErrNotExist) {
+			return set, nil, replayResult{}, fmt.Errorf("statedb: open WAL %s: %w", name, corruptf("file missing"))
+		}
+		if err != nil {
+			return set, nil, replayResult{}, fmt.Errorf("statedb: open WAL %s: %w", name, err)
+		}
+		st, err := f.Stat()
+		if err == nil {
+			res, err = replayWAL(f, st.Size(), man.flushed, man.flushedValid, applied, res, func(seq uint64, ws []ledger.Write, replace bool) {
+				if replace {
+					mem.dropSeq(seq)
+				}
+				mem.apply(seq, ws)
+			})
+			if err != nil {
+				err = fmt.Errorf("statedb: replay WAL %s: %w", name, err)
+			}
+		}
+		if err == nil && res.torn != "" && i < len(nums)-1 {
+			// A WAL is sealed only after its last record was synced.
+			err = fmt.Errorf("statedb: replay WAL %s: %w", name, corruptf("torn record (%s) in a sealed WAL", res.torn))
+		}
+		if err != nil {
+			_ = f.Close()
+			if set.active != nil {
+				_ = set.active.f.Close()
+			}
+			return set, nil, res, err
+		}
+		if set.active != nil {
+			_ = set.active.f.Close()
+			set.sealed = append(set.sealed, set.active.name)
+		}
+		set.active = &walFile{num: num, name: name, f: f, size: st.Size()}
+	}
+	return set, mem, res, nil
+}
+
+// removeLeftovers removes the run files the manifest does not name, the WAL files before its
+// WAL and those in discard, and *.tmp files.
+func removeLeftovers(dir string, ents []fs.DirEntry, man *manifest, discard []string) error {
 	keep := map[uint64]bool{}
 	for _, r := range man.runs {
 		keep[r.num] = true
@@ -316,7 +366,7 @@ func removeLeftovers(dir string, ents []fs.DirEntry, man *manifest) error {
 		name := e.Name()
 		num, ext, ok := parseFileName(name)
 		switch {
-		case ok && ext == runExt && keep[num], ok && ext == walExt && num == man.wal:
+		case ok && ext == runExt && keep[num], ok && ext == walExt && num >= man.wal && !slices.Contains(discard, name):
 			continue
 		case ok, strings.HasSuffix(name, tmpExt):
 		default:
@@ -482,9 +532,10 @@ func (db *DB) Append(seq uint64, writes []ledger.Write) error {
 }
 
 // Committed tells the engine that every checkpoint <= seq is committed by the caller. If the
-// memtable holds MemBytes or more, it is flushed (synchronously) into a new run: the run file
-// (fsync), a new WAL with the checkpoints after seq, the new manifest (runs in age order +
-// flushed seq), then the old WAL is deleted. Background compaction is signalled after.
+// memtable holds MemBytes or more and only committed checkpoints, it is frozen and flushed in
+// the background (flush.go); if the flush of the memtable frozen before is still running
+// then, Committed waits for it. The error of a failed flush (or of the write guard) is
+// returned by the next Committed, which tries the flush again.
 func (db *DB) Committed(seq uint64) error {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
@@ -504,19 +555,7 @@ func (db *DB) Committed(seq uint64) error {
 	if !db.committedValid || seq > db.committed {
 		db.committed, db.committedValid = seq, true
 	}
-	db.mu.RLock()
-	st := db.cur
-	db.mu.RUnlock()
-	st.mem.mu.RLock()
-	flushable := len(st.mem.seqs) > 0 && st.mem.seqs[0] <= db.committed
-	st.mem.mu.RUnlock()
-	if flushable && st.mem.bytes.Load() >= db.opts.MemBytes {
-		if err := db.flush(st, db.committed); err != nil {
-			return err
-		}
-		db.signalCompact()
-	}
-	return nil
+	return db.maybeFlush()
 }
 
 func (db *DB) removeFiles(names []string) {
@@ -579,7 +618,7 @@ func (db *DB) Snapshot(seq uint64) (*Snap, error) {
 	for _, r := range st.runs {
 		r.refs.Add(1)
 	}
-	return &Snap{db: db, seq: seq, mem: st.mem, runs: st.runs}, nil
+	return &Snap{db: db, seq: seq, mem: st.mem, imm: st.imm, runs: st.runs}, nil
 }
 
 // Close stops background compaction (abandoning a merge in progress) and closes the files.
@@ -624,7 +663,7 @@ func (db *DB) Close() error {
 type Stats struct {
 	Runs        int   // run files in the current manifest
 	RunBytes    int64 // their total size
-	MemBytes    int64 // keys+values in the memtable
+	MemBytes    int64 // keys+values in the memtables (the one taking writes and the one being flushed)
 	WALBytes    int64 // size of the current WAL
 	Flushes     int64 // memtable flushes since Open
 	Compactions int64 // compactions since Open
@@ -638,7 +677,7 @@ func (db *DB) Stats() Stats {
 	db.mu.RUnlock()
 	s := Stats{
 		Runs:        len(st.runs),
-		MemBytes:    st.mem.bytes.Load(),
+		MemBytes:    st.mem.bytes.Load() + st.imm.size(),
 		WALBytes:    db.walBytes.Load(),
 		Flushes:     db.flushes.Load(),
 		Compactions: db.compactions.Load(),

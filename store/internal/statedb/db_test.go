@@ -249,8 +249,8 @@ func TestReopen(t *testing.T) {
 }
 
 // TestReplaceAndPipeline: a replaced checkpoint's first writes vanish (also after reopen), a
-// flush while a later checkpoint is not yet committed keeps that checkpoint in the WAL, and
-// committed checkpoints cannot be replaced.
+// memtable holding a checkpoint not yet committed is not flushed, and committed checkpoints
+// cannot be replaced.
 func TestReplaceAndPipeline(t *testing.T) {
 	dir := t.TempDir()
 	opts := Options{MemBytes: 1, Logger: quiet()} // flush at every commit
@@ -287,22 +287,22 @@ func TestReplaceAndPipeline(t *testing.T) {
 	// Genesis replaced before its commit.
 	must(db.Append(0, []ledger.Write{w("a", "0'"), w("c", "0'")}))
 	must(db.Committed(0))
+	must(db.waitFlush())
 	if got := get(db, 0, "a") + get(db, 0, "b") + get(db, 0, "c"); got != "0'<none>0'" {
 		t.Fatalf("after replacing genesis: %s", got)
 	}
 	wantErr(t, db.Append(0, nil), ErrOrder, "replace a flushed checkpoint")
 	must(db.Append(1, []ledger.Write{w("a", "1"), w("a", "1b"), w("b", "1")}))
 	must(db.Append(2, []ledger.Write{w("a", "2"), w("c", "")}))
-	// Checkpoint 2 is not committed: the flush at 1 must keep it.
+	// Checkpoint 2 is not committed: the memtable holding it stays.
 	must(db.Committed(1))
-	if db.Stats().Flushes != 2 {
+	must(db.waitFlush())
+	if db.Stats().Flushes != 1 {
 		t.Fatalf("flushes %d", db.Stats().Flushes)
 	}
 	if got := get(db, 1, "a") + get(db, 1, "c") + get(db, 2, "a") + get(db, 2, "c"); got != "1b0'2<none>" {
-		t.Fatalf("after the flush at 1: %s", got)
+		t.Fatalf("after the commit of 1: %s", got)
 	}
-	_, err := db.Snapshot(0)
-	wantErr(t, err, ErrOrder, "snapshot below flushed")
 	// Replace the uncommitted 2.
 	s2, _ := db.Snapshot(2)
 	must(db.Append(2, []ledger.Write{w("a", "2'")}))
@@ -328,9 +328,15 @@ func TestReplaceAndPipeline(t *testing.T) {
 	wantErr(t, db.Append(1, nil), ErrOrder, "append an old checkpoint")
 	wantErr(t, db.Committed(5), ErrMissing, "commit beyond Last")
 	must(db.Committed(2))
+	must(db.waitFlush())
 	if got := get(db, 2, "a"); got != "2'" {
 		t.Fatalf("after flushing 2: %s", got)
 	}
+	if st := db.Stats(); st.Flushes != 1 || st.Runs != 2 {
+		t.Fatalf("after flushing 2: %+v", st)
+	}
+	_, err := db.Snapshot(1)
+	wantErr(t, err, ErrOrder, "snapshot below flushed")
 	db.Close()
 }
 
@@ -389,6 +395,9 @@ func TestWriteGuard(t *testing.T) {
 	}
 	deny.Store(false)
 	commit(t, db, 2, nil)
+	if err := db.waitFlush(); err != nil {
+		t.Fatal(err)
+	}
 	if st := db.Stats(); st.Flushes != 1 || st.Runs != 1 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -535,8 +544,17 @@ func TestLeftovers(t *testing.T) {
 	dir := t.TempDir()
 	db := mustOpen(t, dir, 0, Options{MemBytes: 1, Logger: quiet()})
 	commit(t, db, 1, []ledger.Write{{Key: []byte("k"), Value: []byte("v")}})
+	if err := db.waitFlush(); err != nil {
+		t.Fatal(err)
+	}
 	db.Close()
-	for _, name := range []string{"000099.run", "000098.wal", "MANIFEST.tmp", "000097.run.tmp", "notes.txt"} {
+	// The flush started WAL 2 (its run is 3): a WAL numbered before the manifest's is a
+	// leftover (one numbered after it would be replayed: a flush starts the next WAL before
+	// its manifest names it).
+	if man, err := readManifest(dir); err != nil || man.wal != 2 {
+		t.Fatalf("manifest %+v, %v", man, err)
+	}
+	for _, name := range []string{"000099.run", "000001.wal", "MANIFEST.tmp", "000097.run.tmp", "notes.txt"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte("junk"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -544,7 +562,7 @@ func TestLeftovers(t *testing.T) {
 	db = mustOpen(t, dir, 1, Options{Logger: quiet()})
 	db.Close()
 	files := readDir(t, dir)
-	for _, name := range []string{"000099.run", "000098.wal", "MANIFEST.tmp", "000097.run.tmp"} {
+	for _, name := range []string{"000099.run", "000001.wal", "MANIFEST.tmp", "000097.run.tmp"} {
 		if _, ok := files[name]; ok {
 			t.Errorf("%s not removed", name)
 		}
@@ -610,6 +628,9 @@ func TestCompaction(t *testing.T) {
 		if err := db.Committed(uint64(seq + 1)); err != nil {
 			t.Fatal(err)
 		}
+		if err := db.waitFlush(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for db.Stats().Compactions == 0 && time.Now().Before(deadline) {
@@ -652,4 +673,223 @@ func TestCompaction(t *testing.T) {
 	if d := diff(want, scanAll(t, s, nil, nil)); d != "" {
 		t.Fatal(d)
 	}
+}
+
+// TestFrozenMemtable: while the flush of a frozen memtable has not completed, reads see it,
+// a reopen replays its WAL and the WAL after it, and the next commit retries the flush,
+// which removes both WALs' predecessors. Open refuses a torn record in a sealed WAL and
+// drops the WALs after a checkpoint the caller did not commit.
+func TestFrozenMemtable(t *testing.T) {
+	dir := t.TempDir()
+	// The guard allows every write until limited, then left more.
+	var limited atomic.Bool
+	var left atomic.Int64
+	opts := Options{MemBytes: 64, BlockSize: 256, Logger: quiet(), WriteGuard: func() error {
+		if limited.Load() && left.Add(-1) < 0 {
+			return errors.New("disk full")
+		}
+		return nil
+	}}
+	db := mustOpen(t, dir, 0, opts)
+	rng := rand.New(rand.NewPCG(3, 3))
+	want := model{}
+	var snaps []model
+	for seq := uint64(1); seq <= 3; seq++ {
+		ws := randWrites(rng, 20, 50)
+		want.apply(ws)
+		snaps = append(snaps, maps.Clone(want))
+		commit(t, db, seq, ws)
+		if err := db.waitFlush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The freeze at 4 passes the guard; the background attempt does not.
+	ws := randWrites(rng, 20, 50)
+	want.apply(ws)
+	snaps = append(snaps, maps.Clone(want))
+	if err := db.Append(4, ws); err != nil {
+		t.Fatal(err)
+	}
+	left.Store(1)
+	limited.Store(true)
+	if err := db.Committed(4); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.waitFlush(); err == nil {
+		t.Fatal("the flush passed a guard that refused it")
+	}
+	db.mu.RLock()
+	imm := db.cur.imm
+	db.mu.RUnlock()
+	if imm == nil {
+		t.Fatal("no frozen memtable after a failed flush")
+	}
+	// Checkpoint 5 goes to the new WAL and memtable; reads see both memtables and the runs.
+	ws = randWrites(rng, 20, 50)
+	want.apply(ws)
+	snaps = append(snaps, maps.Clone(want))
+	if err := db.Append(5, ws); err != nil {
+		t.Fatal(err)
+	}
+	check := func(db *DB, from uint64) {
+		t.Helper()
+		for seq := from; seq <= 5; seq++ { // snaps[seq-1] is the state at seq
+			s, err := db.Snapshot(seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := diff(snaps[seq-1], scanAll(t, s, nil, nil)); d != "" {
+				t.Fatalf("checkpoint %d: %s", seq, d)
+			}
+			for k, v := range snaps[seq-1] {
+				if got, ok, err := s.Get([]byte(k)); err != nil || !ok || string(got) != v {
+					t.Fatalf("checkpoint %d: get %q: %q %v %v", seq, k, got, ok, err)
+				}
+			}
+			s.Release()
+		}
+	}
+	check(db, 3)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wals := func() (n int) {
+		for name := range readDir(t, dir) {
+			if filepath.Ext(name) == walExt {
+				n++
+			}
+		}
+		return n
+	}
+	if n := wals(); n != 2 {
+		t.Fatalf("%d WAL files with a flush pending", n)
+	}
+
+	// Reopen at 5: both WALs replay into one memtable; the next commit flushes it all.
+	db = mustOpen(t, dir, 5, Options{MemBytes: 64, BlockSize: 256, Logger: quiet()})
+	check(db, 3)
+	if len(db.sealed) != 1 {
+		t.Fatalf("sealed WALs %v", db.sealed)
+	}
+	if err := db.Committed(5); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.waitFlush(); err != nil {
+		t.Fatal(err)
+	}
+	check(db, 5)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := wals(); n != 1 {
+		t.Fatalf("%d WAL files after the flush", n)
+	}
+
+	// In process: a failed attempt is retried by the next commit, which returns its error.
+	limited.Store(false)
+	db = mustOpen(t, dir, 5, opts)
+	defer db.Close()
+	ws = randWrites(rng, 20, 50)
+	want.apply(ws)
+	snaps = append(snaps, maps.Clone(want))
+	if err := db.Append(6, ws); err != nil {
+		t.Fatal(err)
+	}
+	left.Store(1)
+	limited.Store(true)
+	if err := db.Committed(6); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.waitFlush(); err == nil {
+		t.Fatal("the flush passed a guard that refused it")
+	}
+	limited.Store(false)
+	if err := db.Committed(6); err == nil {
+		t.Fatal("the commit after a failed flush did not report it")
+	}
+	if err := db.waitFlush(); err != nil {
+		t.Fatal(err)
+	}
+	if st := db.Stats(); st.Flushes != 1 || st.MemBytes != 0 {
+		t.Fatalf("after the retry: %+v", st)
+	}
+	s, err := db.Snapshot(6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	if d := diff(snaps[5], scanAll(t, s, nil, nil)); d != "" {
+		t.Fatal(d)
+	}
+}
+
+// TestSealedWALs: Open replays the WALs after the manifest's in order, refuses a torn record
+// in any but the last, and drops those after a checkpoint the caller did not commit.
+func TestSealedWALs(t *testing.T) {
+	// Three WALs: the manifest's (checkpoints 1-2), then 3-4, then 5.
+	build := func(t *testing.T) (string, []string) {
+		dir := t.TempDir()
+		db := mustOpen(t, dir, 0, Options{MemBytes: 1 << 30, Logger: quiet()})
+		var names []string
+		for seq := uint64(1); seq <= 5; seq++ {
+			commit(t, db, seq, []ledger.Write{{Key: []byte{'k', byte(seq)}, Value: []byte("v")}})
+			if seq == 2 || seq == 4 {
+				// Seal the WAL as a freeze does, without the flush.
+				w, err := db.createWAL()
+				if err != nil {
+					t.Fatal(err)
+				}
+				names = append(names, db.wal.name)
+				_ = db.wal.f.Close()
+				db.wal = w
+			}
+		}
+		names = append(names, db.wal.name)
+		db.Close()
+		return dir, names
+	}
+	keys := func(db *DB, seq uint64) int {
+		s, err := db.Snapshot(seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Release()
+		return len(scanAll(t, s, nil, nil))
+	}
+	dir, _ := build(t)
+	db := mustOpen(t, dir, 5, Options{Logger: quiet()})
+	if n := keys(db, 5); n != 5 || db.Last() != 5 {
+		t.Fatalf("%d keys, last %d", n, db.Last())
+	}
+	db.Close()
+
+	// Applied 3: the record of 4 and the third WAL go.
+	dir, names := build(t)
+	db = mustOpen(t, dir, 3, Options{Logger: quiet()})
+	if n := keys(db, 3); n != 3 || db.Last() != 3 {
+		t.Fatalf("applied 3: %d keys, last %d", n, db.Last())
+	}
+	db.Close()
+	files := readDir(t, dir)
+	if _, ok := files[names[2]]; ok {
+		t.Fatalf("%s kept after a checkpoint not committed", names[2])
+	}
+	db = mustOpen(t, dir, 3, Options{Logger: quiet()})
+	if err := db.Append(4, nil); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	// A torn record at the end of a sealed WAL is corruption.
+	dir, names = build(t)
+	path := filepath.Join(dir, names[1])
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b[:len(b)-3], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(dir, 5, Options{Logger: quiet()})
+	wantErr(t, err, ErrCorrupt, "torn sealed WAL")
 }

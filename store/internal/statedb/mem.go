@@ -72,6 +72,14 @@ func newMemtable(hint int) *memtable {
 	return &memtable{idx: make(map[string]uint32, min(hint, maxMemHint))}
 }
 
+// size returns the bytes of keys and values held, 0 for nil.
+func (m *memtable) size() int64 {
+	if m == nil {
+		return 0
+	}
+	return m.bytes.Load()
+}
+
 // ent returns entry j.
 func (m *memtable) ent(j uint32) *memEntry { return &m.ents[j>>entShift][j&(entChunk-1)] }
 
@@ -256,6 +264,8 @@ func cmpSortItem(a, b sortItem) int {
 	return strings.Compare(a.key, b.key)
 }
 
+func sortItems(items []sortItem) { slices.SortFunc(items, cmpSortItem) }
+
 // liveEntries returns the live entries, to be sorted. Call with mu read-locked.
 func (m *memtable) liveEntries() []sortItem {
 	items := make([]sortItem, 0, len(m.idx))
@@ -289,7 +299,7 @@ func (m *memtable) scanItems(from, prefix []byte, seq uint64) []memItem {
 	if stale {
 		// Keys are only added to a memtable readers see, so a sorted list is valid as long
 		// as the count matches.
-		slices.SortFunc(items, cmpSortItem)
+		sortItems(items)
 		sorted := make([]uint32, len(items))
 		for i, it := range items {
 			sorted[i] = it.i

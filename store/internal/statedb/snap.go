@@ -13,7 +13,8 @@ type Snap struct {
 	db       *DB
 	seq      uint64
 	mem      *memtable
-	runs     []*run // newest first
+	imm      *memtable // nil if none
+	runs     []*run    // newest first
 	released atomic.Bool
 }
 
@@ -49,11 +50,16 @@ func (s *Snap) Get(key []byte) (value []byte, ok bool, err error) {
 	if err := s.check(); err != nil {
 		return nil, false, err
 	}
-	if v, found := s.mem.get(key, s.seq); found {
-		if v.del {
-			return nil, false, nil
+	for _, m := range [2]*memtable{s.mem, s.imm} {
+		if m == nil {
+			break
 		}
-		return v.val, true, nil
+		if v, found := m.get(key, s.seq); found {
+			if v.del {
+				return nil, false, nil
+			}
+			return v.val, true, nil
+		}
 	}
 	h := hashKey(key)
 	for _, r := range s.runs {
@@ -148,8 +154,11 @@ func (s *Snap) Scan(prefix, start []byte, fn func(k, v []byte) error) error {
 	if bytes.Compare(from, prefix) < 0 {
 		from = prefix
 	}
-	its := make([]iterator, 0, 1+len(s.runs))
+	its := make([]iterator, 0, 2+len(s.runs))
 	its = append(its, &memIter{items: s.mem.scanItems(from, prefix, s.seq)})
+	if s.imm != nil {
+		its = append(its, &memIter{items: s.imm.scanItems(from, prefix, s.seq)})
+	}
 	for _, r := range s.runs {
 		it := r.iter(scanChunk)
 		it.seek(from)

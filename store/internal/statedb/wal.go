@@ -94,12 +94,16 @@ type walFile struct {
 	size int64
 }
 
-// replayResult is what replaying a WAL found.
+// replayResult is what replaying a WAL found; the replay of a later WAL starts from the
+// result of the one before (the checkpoints go on ascending across the files).
 type replayResult struct {
-	end    int64  // keep the file up to here (drops uncommitted records and a torn tail)
-	newest uint64 // highest seq of a valid record, or the flushed seq
-	have   bool   // newest is set
-	torn   string // why a torn tail was dropped, if one was
+	end      int64  // keep the file up to here (drops uncommitted records and a torn tail)
+	newest   uint64 // highest seq of a valid record, or the flushed seq
+	have     bool   // newest is set
+	torn     string // why a torn tail was dropped, if one was
+	prev     uint64 // the seq of the last record replayed
+	havePrev bool
+	stopped  bool // a record after applied ended the replay
 }
 
 // replayWAL reads the WAL records in order and hands those with seq <= applied to apply
@@ -107,15 +111,20 @@ type replayResult struct {
 // first record with seq > applied. A bad record that ends the file (short, or its bytes after
 // it are all zero) is a torn tail, dropped if every seq up to applied was read; any other
 // bad record is corruption.
-func replayWAL(f *os.File, size int64, flushed uint64, flushedValid bool, applied uint64,
+//
+// from is the result of replaying the WAL before this one (zero for the first: then the
+// replay starts from the flushed seq).
+func replayWAL(f *os.File, size int64, flushed uint64, flushedValid bool, applied uint64, from replayResult,
 	apply func(seq uint64, ws []ledger.Write, replace bool)) (replayResult, error) {
-	res := replayResult{newest: flushed, have: flushedValid}
+	res := from
+	res.end, res.torn, res.stopped = 0, "", false
+	if !res.have {
+		res.newest, res.have = flushed, flushedValid
+	}
 	rd := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 64<<10)
 	var hdr [walHeader]byte
 	var buf []byte
 	var ws []ledger.Write
-	var prev uint64
-	havePrev := false
 	for off := int64(0); off < size; {
 		var bad string
 		recEnd := size + 1
@@ -147,8 +156,8 @@ func replayWAL(f *os.File, size int64, flushed uint64, flushedValid bool, applie
 					break
 				}
 				ws = w
-				if havePrev && seq < prev {
-					return res, corruptf("record at offset %d: checkpoint %d after %d", off, seq, prev)
+				if res.havePrev && seq < res.prev {
+					return res, corruptf("record at offset %d: checkpoint %d after %d", off, seq, res.prev)
 				}
 				if flushedValid && seq <= flushed {
 					return res, corruptf("record at offset %d: checkpoint %d, already flushed up to %d", off, seq, flushed)
@@ -157,11 +166,11 @@ func replayWAL(f *os.File, size int64, flushed uint64, flushedValid bool, applie
 					res.newest, res.have = seq, true
 				}
 				if seq > applied {
-					res.end = off
+					res.end, res.stopped = off, true
 					return res, nil
 				}
-				apply(seq, ws, havePrev && seq == prev)
-				prev, havePrev = seq, true
+				apply(seq, ws, res.havePrev && seq == res.prev)
+				res.prev, res.havePrev = seq, true
 				off = recEnd
 				continue
 			}

@@ -150,6 +150,9 @@ func TestCorruptWAL(t *testing.T) {
 	dir := t.TempDir()
 	db := mustOpen(t, dir, 0, Options{MemBytes: 1, Logger: quiet()})
 	commit(t, db, 1, []ledger.Write{{Key: []byte("k"), Value: []byte("v")}})
+	if err := db.waitFlush(); err != nil {
+		t.Fatal(err)
+	}
 	wal2 := db.wal.name
 	db.Close()
 	if err := os.Remove(filepath.Join(dir, wal2)); err != nil {
