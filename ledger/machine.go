@@ -200,6 +200,7 @@ func ReadMeta(st StateReader) (Meta, error) {
 // ctx is the per-checkpoint context of Apply.
 type ctx struct {
 	m        *Machine
+	accepted AcceptedFunc // told of accepted records (ApplyObserved), or nil
 	t        *txn
 	seq      uint64
 	time     uint64
@@ -239,6 +240,17 @@ type ctx struct {
 // It never fails because of a record's content: such records get rejection receipts. It fails
 // (with ErrApply) only when the checkpoint itself does not fit the state.
 func (m *Machine) Apply(st StateReader, cb *CheckpointBody, blocks []*Block) (*Result, error) {
+	return m.ApplyObserved(st, cb, blocks, nil)
+}
+
+// AcceptedFunc is told of each record Apply accepts: its position in the checkpoint (the
+// receipt's index) and its body as Apply decoded it. The body is valid only during the call
+// (Apply reuses it); the function must not modify it.
+type AcceptedFunc func(ord int, rec *Record, body Body)
+
+// ApplyObserved is Apply, telling accepted (if not nil) of every record it accepts, in order,
+// so that a caller indexing the accepted records need not decode them again.
+func (m *Machine) ApplyObserved(st StateReader, cb *CheckpointBody, blocks []*Block, accepted AcceptedFunc) (*Result, error) {
 	meta, err := ReadMeta(st)
 	if err != nil {
 		return nil, err
@@ -264,7 +276,7 @@ func (m *Machine) Apply(st StateReader, cb *CheckpointBody, blocks []*Block) (*R
 	}
 	// Contributions, the bulk, write about four keys each.
 	spare, _ := m.spare.Get().(*txnBufs)
-	c := &ctx{m: m, t: newTxn(st, 4*n+16, spare), seq: cp.Seq, time: max(cp.Time, meta.Time)}
+	c := &ctx{m: m, t: newTxn(st, 4*n+16, spare), seq: cp.Seq, time: max(cp.Time, meta.Time), accepted: accepted}
 	c.today = civil.DateOfUnixMilli(int64(c.time), m.utcOffset)
 	if err := c.load(); err != nil {
 		return nil, err
@@ -479,7 +491,12 @@ func (c *ctx) applyBlock(b *Block, receipts []Receipt) []Receipt {
 		n := min(len(recs), applyWindow)
 		c.prepareWindow(recs[:n])
 		for i := range n {
-			receipts = append(receipts, c.applyPrepared(&c.win.recs[i]))
+			p := &c.win.recs[i]
+			r := c.applyPrepared(p)
+			if c.accepted != nil && r.Code == CodeOK {
+				c.accepted(len(receipts), &p.rec, p.body)
+			}
+			receipts = append(receipts, r)
 		}
 		recs = recs[n:]
 	}

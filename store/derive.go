@@ -25,7 +25,7 @@ func (s *Store) changes(v *View, cb *ledger.CheckpointBody, blocks []*ledger.Blo
 	if cert != nil {
 		cs.put(seqKey(pfxCert, seq), cert.Encode())
 	}
-	d := &deriver{v: v, cs: cs, seq: seq, extra: s.genesis.ExtraRegions, decided: map[ledger.Hash]bool{},
+	d := &deriver{v: v, cs: cs, seq: seq, pre: &s.pre, extra: s.genesis.ExtraRegions, decided: map[ledger.Hash]bool{},
 		bodies: map[ledger.Hash]*ledger.Contribution{}, cases: map[ledger.Hash]caseInfo{}}
 	off := 0
 	for j, b := range blocks {
@@ -138,7 +138,8 @@ type deriver struct {
 	v     *View // the state and indexes before the checkpoint
 	cs    *changeSet
 	seq   uint64
-	extra []string // genesis ExtraRegions, for provinces of division codes
+	pre   *preDecoded // contributions the state machine decoded (Store.Apply), by position
+	extra []string    // genesis ExtraRegions, for provinces of division codes
 
 	decided  map[ledger.Hash]bool                 // records with a location from this checkpoint
 	bodies   map[ledger.Hash]*ledger.Contribution // contributions in force, accepted in this checkpoint
@@ -195,9 +196,15 @@ func refValue(id ledger.Hash, t ledger.RecordType) []byte { return append(id[:],
 
 // index writes the index entries of an accepted record and returns the worker it concerns.
 func (d *deriver) index(id ledger.Hash, ord uint32, raw []byte) (ledger.WorkerID, error) {
-	rec, body, err := ledger.DecodeRecord(raw)
-	if err != nil {
-		return ledger.WorkerID{}, fmt.Errorf("accepted record %s does not decode: %v: %w", id, err, ErrMismatch)
+	var rec ledger.Record
+	var body ledger.Body
+	if c := d.pre.contribution(ord); c != nil {
+		rec.Type, body = ledger.TypeContribution, c
+	} else {
+		var err error
+		if rec, body, err = ledger.DecodeRecord(raw); err != nil {
+			return ledger.WorkerID{}, fmt.Errorf("accepted record %s does not decode: %v: %w", id, err, ErrMismatch)
+		}
 	}
 	ref := refValue(id, rec.Type)
 	worker := func(w ledger.WorkerID) {

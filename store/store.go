@@ -65,6 +65,7 @@ type Store struct {
 	engines string      // the directory of both engines: dir, or a temporary one for an in-memory store
 	applied uint64
 	retired map[*statedb.DB]string // engines replaced by an import, until no view reads them (under viewMu)
+	pre     preDecoded             // under mu: Store.Apply's accepted contributions
 	broken  error                  // set when writes cannot go on until the store is reopened (under mu)
 
 	mu      sync.Mutex      // serialises writers
