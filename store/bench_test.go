@@ -53,6 +53,13 @@ func benchRecords(b *testing.B) int {
 // JAMINAN_STORE_BENCH_COMPRESSION (none, snappy, zstd) to compare table compressions.
 func benchOptions(b *testing.B) Options {
 	var o Options
+	if m := os.Getenv("JAMINAN_STORE_BENCH_STATE_MIB"); m != "" {
+		mib, err := strconv.Atoi(m)
+		if err != nil || mib <= 0 {
+			b.Fatalf("JAMINAN_STORE_BENCH_STATE_MIB=%q: want a positive number of MiB", m)
+		}
+		o.StateMemBytes = int64(mib) << 20
+	}
 	c := os.Getenv("JAMINAN_STORE_BENCH_COMPRESSION")
 	if c == "" {
 		return o

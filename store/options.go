@@ -59,7 +59,9 @@ type Options struct {
 	// it is committed in one transaction; larger ones go through the redo journal.
 	MemTableSize int64
 	// StateMemBytes is the size of the ledger state's writes the state engine keeps in memory
-	// before it writes them to a sorted file (DESIGN.md §2a).
+	// before it writes them to a sorted file (DESIGN.md §2a); the index engine keeps half as
+	// much. While one memtable is written out the next fills, so each engine holds up to twice
+	// this (in Go structures about 2.2 times the bytes).
 	StateMemBytes int64
 
 	// Tests only: the change-set size above which the journal is used even if badger would
@@ -73,7 +75,7 @@ type Options struct {
 
 // DefaultOptions returns the small-machine profile of DESIGN.md.
 func DefaultOptions() Options {
-	return Options{GCInterval: 5 * time.Minute, GCDiscardRatio: 0.5, MemTableSize: 16 << 20, StateMemBytes: 8 << 20}
+	return Options{GCInterval: 5 * time.Minute, GCDiscardRatio: 0.5, MemTableSize: 16 << 20, StateMemBytes: 4 << 20}
 }
 
 func (o Options) withDefaults() Options {
