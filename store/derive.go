@@ -37,7 +37,7 @@ func (s *Store) changes(v *View, cb *ledger.CheckpointBody, blocks []*ledger.Blo
 			return nil, fmt.Errorf("read place of block %s: %w", h, err)
 		}
 		if !placed {
-			cs.putBlock(blockKey(h), b.Encode())
+			cs.putBlock(blockKey(h), blockValue(b.Encode()))
 			cs.put(placeKey(h), appendU32(appendU64(nil, seq), uint32(j)))
 		}
 		if len(rs) > 0 && rs[0].Code != ledger.CodeBlock {

@@ -215,7 +215,12 @@ func (s *Store) initFormat() error {
 		if len(v) != 4 {
 			return fmt.Errorf("%w: format version %x", ErrCorrupt, v)
 		}
-		if got := binary.BigEndian.Uint32(v); got != formatVersion {
+		got := binary.BigEndian.Uint32(v)
+		if got == formatUpgrade {
+			s.log.Info("store: upgrading the on-disk format in place", "from", got, "to", formatVersion)
+			return txn.Set(keyFormat, u32b(formatVersion))
+		}
+		if got != formatVersion {
 			return fmt.Errorf("%w: the directory holds format %d, this build reads format %d; move it aside and let the node catch up from its peers, or run the release that wrote it", ErrFormat, got, formatVersion)
 		}
 		return nil

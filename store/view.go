@@ -174,11 +174,15 @@ func (v *View) Block(h ledger.Hash) (*ledger.Block, BlockPlace, error) {
 }
 
 func (v *View) blockBytes(h ledger.Hash) (*ledger.Block, error) {
-	raw, err := v.raw(blockKey(h))
+	val, err := v.raw(blockKey(h))
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			err = fmt.Errorf("%w: placed block missing", ErrCorrupt)
 		}
+		return nil, fmt.Errorf("block %s: %w", h, err)
+	}
+	raw, err := blockBytes(val)
+	if err != nil {
 		return nil, fmt.Errorf("block %s: %w", h, err)
 	}
 	b, err := ledger.DecodeBlock(raw)
