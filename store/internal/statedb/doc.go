@@ -13,28 +13,30 @@
 // MANIFEST, written with durable.WriteFile (temp file, fsync, rename, directory fsync):
 //
 //	magic "JMNSTDBM" | u32 version (1) | u32 flags (bit 0: the runs hold the state as of
-//	the flushed seq) | u64 flushed seq | u64 next file number | u64 current WAL number |
+//	the flushed seq) | u64 flushed seq | u64 next file number | u64 first WAL number |
 //	u32 run count | count × (u64 run number | u64 run size), NEWEST run first |
 //	u32 CRC32C of all the preceding bytes
 //
 // No MANIFEST and no run or WAL file means a fresh engine; run or WAL files without a
-// MANIFEST are corruption. Open removes run and WAL files the MANIFEST does not name, and
-// *.tmp files: leftovers of an interrupted flush or compaction.
+// MANIFEST are corruption. Open removes run files the MANIFEST does not name, WAL files
+// numbered before its WAL, and *.tmp files: leftovers of an interrupted flush or compaction.
 //
-// NNNNNN.wal, the current WAL (the number is in the MANIFEST): a sequence of records, one per
-// Append, each written and fsynced at once:
+// NNNNNN.wal: the MANIFEST's WAL and every WAL numbered after it (a flush starts a new WAL
+// when it freezes the memtable, before a MANIFEST names it), replayed in number order as
+// one log. Each is a sequence of records, one per Append, each written and fsynced at once:
 //
 //	u32 payload length | u32 CRC32C(payload) | payload
 //	payload: uvarint seq | uvarint count | count × (uvarint klen | key | byte flag (0 put,
 //	1 delete) | [uvarint vlen | value, if put])
 //
 // Seqs never decrease; a record with the seq of the record before replaces it (a retried
-// checkpoint). Every seq in the WAL is above the flushed seq. Open replays the records with
-// seq <= applied and truncates the file before the first later one. A bad record (short,
-// checksum, format) that ends the file, or is followed only by zero bytes, is a torn tail:
-// it is dropped if every checkpoint up to applied was already read (or applied is 0), else
-// the WAL is corrupt; a bad record followed by other data is corruption. Payloads are
-// bounded to 256 MiB, keys to 64 KiB, values to 64 MiB.
+// checkpoint). Every seq in the WALs is above the flushed seq. Open replays the records with
+// seq <= applied, truncates the file before the first later one and removes the WALs after
+// it. A bad record (short, checksum, format) that ends the last WAL, or is followed only by
+// zero bytes, is a torn tail: it is dropped if every checkpoint up to applied was already
+// read (or applied is 0), else the WAL is corrupt; a bad record followed by other data, or
+// at the end of a WAL that has a successor (sealed after its last record was synced), is
+// corruption. Payloads are bounded to 256 MiB, keys to 64 KiB, values to 64 MiB.
 //
 // NNNNNN.run, an immutable sorted run:
 //
@@ -71,12 +73,18 @@
 //
 // # Flush
 //
-// Committed(seq) flushes when the memtable holds Options.MemBytes of keys and values: the
-// newest version <= seq of each key goes to a new run (deletes become tombstones unless there
-// are no runs), written and fsynced; versions after seq (appended but not yet committed) are
-// rewritten to a new WAL, fsynced; the new MANIFEST (new run first, flushed = seq, new WAL)
-// is the commit point; then the old WAL is deleted. A crash before the MANIFEST leaves
-// leftovers that Open removes; after it, an old WAL that Open removes.
+// Committed(seq) freezes the memtable when it holds Options.MemBytes of keys and values and
+// only committed checkpoints: a new WAL (its directory entry fsynced) and a new memtable take
+// the Appends from then on, and reads see the frozen memtable until its run is installed. A
+// background goroutine writes the newest version of each of its keys to a new run (deletes
+// become tombstones unless there are no runs), fsynced; the new MANIFEST (new run first,
+// flushed = the frozen memtable's newest seq, the new WAL) is the commit point; then the WALs
+// before the new one are deleted. A crash before the MANIFEST leaves a run file that Open
+// removes and WALs that it replays; after it, old WALs that Open removes. One flush runs at a
+// time: a Committed that finds the next memtable full while it runs waits for it (the only
+// wait a flush puts on the writer). A failed flush (an I/O error, or Options.WriteGuard)
+// keeps the frozen memtable; the next Committed returns its error and tries again. Close
+// abandons a flush in progress (Open replays its WALs).
 //
 // # Compaction
 //
