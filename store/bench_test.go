@@ -20,6 +20,7 @@ import (
 
 	"github.com/jaminan/jaminan/ledger"
 	"github.com/jaminan/jaminan/ledger/ledgertest"
+	"github.com/jaminan/jaminan/store/internal/statedb"
 )
 
 // Benchmarks of the apply path on disk, sync on. Run with
@@ -182,6 +183,15 @@ func BenchmarkStoreApplyEndToEnd(b *testing.B) {
 		}
 		stopProfile()
 		peaks.Stop(b)
+		// How many runs a read that misses probes, and how much the merges wrote.
+		for _, e := range []struct {
+			name string
+			db   *statedb.DB
+		}{{"state", s.state}, {"index", s.index}} {
+			st := e.db.Stats()
+			b.ReportMetric(float64(st.Runs), "runs-"+e.name)
+			b.ReportMetric(float64(st.Compactions), "merges-"+e.name)
+		}
 		reportApply(b, s, records, elapsed, cpu, keys0)
 		reportDisk(b, s, dir, records)
 	}
