@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jaminan/jaminan/store"
 )
 
 // nodeMetrics are the node's own metrics; p2p, consensus and the API register theirs on the
@@ -79,6 +81,42 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 			func() float64 { st, _ := n.chain.st.EngineSize(); return float64(st) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jaminan_store_index_bytes", Help: "Bytes of the secondary indexes' engine files (sorted runs and log)."},
 			func() float64 { _, ix := n.chain.st.EngineSize(); return float64(ix) }),
+	}
+	// The store's two engines (store/DESIGN.md §2a): a memtable that stays large, runs that pile
+	// up or a flush that keeps failing show here before they show in the apply rate.
+	for _, e := range []struct {
+		name string
+		of   func() store.EngineStats
+	}{
+		{"state", func() store.EngineStats { st, _ := n.chain.st.EngineStats(); return st }},
+		{"index", func() store.EngineStats { _, ix := n.chain.st.EngineStats(); return ix }},
+	} {
+		labels := prometheus.Labels{"engine": e.name}
+		of := e.of
+		gauges = append(gauges,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jaminan_store_engine_runs", ConstLabels: labels,
+				Help: "Sorted run files of the store's engine (a read that misses probes each one's bloom filter)."},
+				func() float64 { return float64(of().Runs) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jaminan_store_engine_memtable_bytes", ConstLabels: labels,
+				Help: "Keys and values the store's engine holds in memory: the memtable filling and the one being written out."},
+				func() float64 { return float64(of().MemBytes) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jaminan_store_engine_flushes_total", ConstLabels: labels,
+				Help: "Memtables the store's engine wrote out as runs since the store opened."},
+				func() float64 { return float64(of().Flushes) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jaminan_store_engine_merges_total", ConstLabels: labels,
+				Help: "Merges of runs by the store's engine since the store opened."},
+				func() float64 { return float64(of().Merges) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jaminan_store_engine_flush_failing", ConstLabels: labels,
+				Help: "1 while the last flush of the store's engine failed (I/O, or below the disk floor); each commit retries it and its memtable grows meanwhile."},
+				func() float64 {
+					if of().FlushFailed {
+						return 1
+					}
+					return 0
+				}),
+		)
+	}
+	gauges = append(gauges,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jaminan_node_unordered_blocks", Help: "Blocks held that no applied checkpoint orders yet."},
 			func() float64 { return float64(n.chain.PoolSize()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jaminan_node_raft_state", Help: "Raft state of a ministry node: 0 follower, 1 candidate, 2 leader, -1 other or not a ministry node."},
@@ -88,7 +126,7 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 				}
 				return m.raftState()
 			}),
-	}
+	)
 	for _, c := range append([]prometheus.Collector{m.submitted, m.refused, m.applied, m.checkpoints, m.blocks, m.publishErrors, m.witnesses, m.finalTime}, gauges...) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register node metrics: %w", err)

@@ -64,6 +64,36 @@ func TestMetricsOfApplyStoreAndRaft(t *testing.T) {
 	if v := gauge("jaminan_store_state_bytes"); v <= 0 { // the genesis state at least
 		t.Errorf("jaminan_store_state_bytes %v: want > 0", v)
 	}
+	// Both engines, labelled; the state engine holds the genesis and the applied checkpoints.
+	engine := func(name, label string) *dto.Metric {
+		for _, m := range families[name].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "engine" && l.GetValue() == label {
+					return m
+				}
+			}
+		}
+		t.Errorf("%s{engine=%q} not exported", name, label)
+		return &dto.Metric{}
+	}
+	for _, label := range []string{"state", "index"} {
+		for _, name := range []string{"jaminan_store_engine_runs", "jaminan_store_engine_memtable_bytes"} {
+			if v := engine(name, label).GetGauge().GetValue(); v < 0 {
+				t.Errorf("%s{engine=%q} %v", name, label, v)
+			}
+		}
+		for _, name := range []string{"jaminan_store_engine_flushes_total", "jaminan_store_engine_merges_total"} {
+			if v := engine(name, label).GetCounter().GetValue(); v < 0 {
+				t.Errorf("%s{engine=%q} %v", name, label, v)
+			}
+		}
+		if v := engine("jaminan_store_engine_flush_failing", label).GetGauge().GetValue(); v != 0 {
+			t.Errorf("jaminan_store_engine_flush_failing{engine=%q} %v with room on disk", label, v)
+		}
+	}
+	if v := engine("jaminan_store_engine_memtable_bytes", "state").GetGauge().GetValue(); v <= 0 {
+		t.Errorf("state memtable %v bytes after checkpoints: want > 0", v)
+	}
 	// A bureau applies checkpoints too, and has no Raft node.
 	bm, err := b.Registry().Gather()
 	if err != nil {

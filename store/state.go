@@ -215,6 +215,39 @@ func (s *Store) closeRetiredLocked() {
 	}
 }
 
+// EngineStats describes one of the store's two engines (the ledger state's, the indexes'),
+// for metrics. The counters start at zero when the store opens and when an import replaces
+// the state's engine.
+type EngineStats struct {
+	Bytes       int64 // its runs and logs on disk
+	Runs        int   // sorted run files
+	MemBytes    int64 // keys and values in memory: the memtable filling and the one being written out
+	Flushes     int64 // memtables written out
+	Merges      int64 // merges of runs
+	FlushFailed bool  // the last flush failed (I/O, or below the disk floor); the next commit retries it
+}
+
+// EngineStats returns the statistics of the state's engine and of the indexes'; zeros once
+// the store is closed.
+func (s *Store) EngineStats() (state, index EngineStats) {
+	s.mu.Lock() // as EngineSize
+	defer s.mu.Unlock()
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return EngineStats{}, EngineStats{}
+	}
+	of := func(db *statedb.DB) EngineStats {
+		if db == nil {
+			return EngineStats{}
+		}
+		st := db.Stats()
+		return EngineStats{Bytes: st.RunBytes + st.WALBytes, Runs: st.Runs, MemBytes: st.MemBytes,
+			Flushes: st.Flushes, Merges: st.Compactions, FlushFailed: st.FlushFailed}
+	}
+	return of(s.state), of(s.index)
+}
+
 // EngineSize returns the bytes on disk of the state's engine and of the indexes' (their runs
 // and logs; a merge's output in progress is not counted); zeros once the store is closed.
 func (s *Store) EngineSize() (state, index int64) {

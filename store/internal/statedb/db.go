@@ -128,6 +128,7 @@ type DB struct {
 	walBytes    atomic.Int64
 	flushes     atomic.Int64
 	compactions atomic.Int64
+	flushFailed atomic.Bool // the last flush attempt failed
 }
 
 // Open opens or creates the engine in dir (created if absent). applied is the last
@@ -668,6 +669,7 @@ type Stats struct {
 	Flushes     int64 // memtable flushes since Open
 	Compactions int64 // compactions since Open
 	Keys        int64 // entries in the runs (a key in several runs counts in each)
+	FlushFailed bool  // the last flush failed (an I/O error or the write guard); Committed retries it
 }
 
 // Stats returns the current statistics.
@@ -681,6 +683,7 @@ func (db *DB) Stats() Stats {
 		WALBytes:    db.walBytes.Load(),
 		Flushes:     db.flushes.Load(),
 		Compactions: db.compactions.Load(),
+		FlushFailed: db.flushFailed.Load(),
 	}
 	for _, r := range st.runs {
 		s.RunBytes += r.size

@@ -718,6 +718,9 @@ func TestFrozenMemtable(t *testing.T) {
 	if err := db.waitFlush(); err == nil {
 		t.Fatal("the flush passed a guard that refused it")
 	}
+	if !db.Stats().FlushFailed {
+		t.Fatal("Stats does not report the failed flush")
+	}
 	db.mu.RLock()
 	imm := db.cur.imm
 	db.mu.RUnlock()
@@ -810,7 +813,7 @@ func TestFrozenMemtable(t *testing.T) {
 	if err := db.waitFlush(); err != nil {
 		t.Fatal(err)
 	}
-	if st := db.Stats(); st.Flushes != 1 || st.MemBytes != 0 {
+	if st := db.Stats(); st.Flushes != 1 || st.MemBytes != 0 || st.FlushFailed {
 		t.Fatalf("after the retry: %+v", st)
 	}
 	s, err := db.Snapshot(6)

@@ -112,6 +112,7 @@ func (db *DB) startFlush(j *flushJob) {
 	go func() {
 		defer db.wg.Done()
 		att.err = db.flush(j)
+		db.flushFailed.Store(att.err != nil && !errors.Is(att.err, errStopped))
 		close(att.done)
 		if att.err == nil {
 			db.signalCompact()
