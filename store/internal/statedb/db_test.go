@@ -703,21 +703,26 @@ func TestFrozenMemtable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The freeze at 4 passes the guard; the background attempt does not.
-	ws := randWrites(rng, 20, 50)
-	want.apply(ws)
-	snaps = append(snaps, maps.Clone(want))
-	if err := db.Append(4, ws); err != nil {
-		t.Fatal(err)
+	// failFlush commits checkpoint seq of random writes with a guard that lets the freeze
+	// pass and refuses the background attempt.
+	failFlush := func(db *DB, seq uint64) {
+		t.Helper()
+		ws := randWrites(rng, 20, 50)
+		want.apply(ws)
+		snaps = append(snaps, maps.Clone(want))
+		if err := db.Append(seq, ws); err != nil {
+			t.Fatal(err)
+		}
+		left.Store(1)
+		limited.Store(true)
+		if err := db.Committed(seq); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.waitFlush(); err == nil {
+			t.Fatal("the flush passed a guard that refused it")
+		}
 	}
-	left.Store(1)
-	limited.Store(true)
-	if err := db.Committed(4); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.waitFlush(); err == nil {
-		t.Fatal("the flush passed a guard that refused it")
-	}
+	failFlush(db, 4)
 	if !db.Stats().FlushFailed {
 		t.Fatal("Stats does not report the failed flush")
 	}
@@ -728,7 +733,7 @@ func TestFrozenMemtable(t *testing.T) {
 		t.Fatal("no frozen memtable after a failed flush")
 	}
 	// Checkpoint 5 goes to the new WAL and memtable; reads see both memtables and the runs.
-	ws = randWrites(rng, 20, 50)
+	ws := randWrites(rng, 20, 50)
 	want.apply(ws)
 	snaps = append(snaps, maps.Clone(want))
 	if err := db.Append(5, ws); err != nil {
@@ -792,20 +797,7 @@ func TestFrozenMemtable(t *testing.T) {
 	limited.Store(false)
 	db = mustOpen(t, dir, 5, opts)
 	defer db.Close()
-	ws = randWrites(rng, 20, 50)
-	want.apply(ws)
-	snaps = append(snaps, maps.Clone(want))
-	if err := db.Append(6, ws); err != nil {
-		t.Fatal(err)
-	}
-	left.Store(1)
-	limited.Store(true)
-	if err := db.Committed(6); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.waitFlush(); err == nil {
-		t.Fatal("the flush passed a guard that refused it")
-	}
+	failFlush(db, 6)
 	limited.Store(false)
 	if err := db.Committed(6); err == nil {
 		t.Fatal("the commit after a failed flush did not report it")
