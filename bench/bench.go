@@ -518,6 +518,14 @@ func runStep(ctx context.Context, o Options, drv *driver, tr *tracker, k int, ra
 	if len(lat) > 0 {
 		st.MaxMs = ms(lat[len(lat)-1])
 	}
+	first, spread, ckpts, ckRecs := tr.stages(k)
+	st.FirstSamples, st.SpreadSamples = len(first), len(spread)
+	st.P50FirstMs, st.P99FirstMs = ms(percentile(first, .50)), ms(percentile(first, .99))
+	st.P50SpreadMs, st.P99SpreadMs = ms(percentile(spread, .50)), ms(percentile(spread, .99))
+	st.CheckpointsPerSec = float64(ckpts) / secs
+	if ckpts > 0 {
+		st.RecordsPerCheckpoint = float64(ckRecs) / float64(ckpts)
+	}
 	return st, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,12 @@ func checkReport(t *testing.T, rep *Report, steps int) {
 		if !(0 <= s.P50ms && s.P50ms <= s.P95ms && s.P95ms <= s.P99ms && s.P99ms <= s.MaxMs) {
 			t.Errorf("step %d: percentiles out of order: %v %v %v %v", i, s.P50ms, s.P95ms, s.P99ms, s.MaxMs)
 		}
+		// A record's first stage ends no later than its whole latency, and checkpoints carried
+		// the records.
+		if s.FirstSamples == 0 || s.P50FirstMs > s.P99FirstMs || s.P99FirstMs > s.MaxMs || s.CheckpointsPerSec <= 0 || s.RecordsPerCheckpoint <= 0 {
+			t.Errorf("step %d: stages %d samples, p50 %v / %v, p99 %v, %v checkpoints/s of %v records", i,
+				s.FirstSamples, s.P50FirstMs, s.P50ms, s.P99FirstMs, s.CheckpointsPerSec, s.RecordsPerCheckpoint)
+		}
 		if s.AckedPerSec <= 0 || s.FinalPerSec < 0 || s.CPUCores <= 0 || s.RSSMiB <= 0 {
 			t.Errorf("step %d: %+v", i, s)
 		}
@@ -166,6 +173,14 @@ func TestTracker(t *testing.T) {
 		if lat[i] != want[i] {
 			t.Fatalf("latencies %v, want %v", lat, want)
 		}
+	}
+	// The stages: records 1 and 2 were final on node 0 50 ms after their acknowledgement
+	// (record 3's came after its checkpoint was final everywhere: no sample); checkpoint 1
+	// reached every bureau 250 ms after the first node, checkpoint 2 at once.
+	first, spread, ckpts, recs := tr.stages(0)
+	if !slices.Equal(first, []time.Duration{50 * time.Millisecond, 50 * time.Millisecond}) ||
+		!slices.Equal(spread, []time.Duration{0, 250 * time.Millisecond}) || ckpts != 2 || recs != 3 {
+		t.Fatalf("stages: first %v, spread %v, %d checkpoints of %d records", first, spread, ckpts, recs)
 	}
 	acked, final, ok, seq := tr.totals()
 	if acked != 3 || final != 3 || ok != 3 || seq != 2 {

@@ -72,19 +72,31 @@ type Report struct {
 
 // Step is one offered load.
 type Step struct {
-	Offered            float64 `json:"offered_per_s"`     // 0: closed loop, as fast as acknowledged
-	Skipped            bool    `json:"skipped,omitempty"` // not run: a lower load did not drain
-	Seconds            float64 `json:"seconds"`           // the measurement window
-	AckedPerSec        float64 `json:"acked_per_s"`
-	FinalPerSec        float64 `json:"final_per_s"` // final and applied on every node, in the window
-	Samples            int     `json:"latency_samples"`
-	P50ms              float64 `json:"p50_ms"` // acknowledgement → final and applied on every bureau
-	P95ms              float64 `json:"p95_ms"`
-	P99ms              float64 `json:"p99_ms"`
-	MaxMs              float64 `json:"max_ms"`
-	CPUCores           float64 `json:"cpu_cores"`                   // CPU seconds per second of the nodes (whole network)
-	HarnessCPUCores    float64 `json:"harness_cpu_cores,omitempty"` // per node processes: the harness's own
-	CPUMicrosPerRecord float64 `json:"cpu_us_per_record"`
+	Offered     float64 `json:"offered_per_s"`     // 0: closed loop, as fast as acknowledged
+	Skipped     bool    `json:"skipped,omitempty"` // not run: a lower load did not drain
+	Seconds     float64 `json:"seconds"`           // the measurement window
+	AckedPerSec float64 `json:"acked_per_s"`
+	FinalPerSec float64 `json:"final_per_s"` // final and applied on every node, in the window
+	Samples     int     `json:"latency_samples"`
+	P50ms       float64 `json:"p50_ms"` // acknowledgement → final and applied on every bureau
+	P95ms       float64 `json:"p95_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	MaxMs       float64 `json:"max_ms"`
+	// The latency in two stages: acknowledgement → final on the first node (block cut,
+	// gossip, ordering, one apply, the certificate), and per checkpoint first node → final on
+	// every bureau (the slowest node's apply); and the checkpoints that became final on every
+	// bureau in the window, with their mean size.
+	FirstSamples         int     `json:"first_samples"`
+	P50FirstMs           float64 `json:"p50_first_ms"`
+	P99FirstMs           float64 `json:"p99_first_ms"`
+	SpreadSamples        int     `json:"spread_samples"`
+	P50SpreadMs          float64 `json:"p50_spread_ms"`
+	P99SpreadMs          float64 `json:"p99_spread_ms"`
+	CheckpointsPerSec    float64 `json:"checkpoints_per_s"`
+	RecordsPerCheckpoint float64 `json:"records_per_checkpoint"`
+	CPUCores             float64 `json:"cpu_cores"`                   // CPU seconds per second of the nodes (whole network)
+	HarnessCPUCores      float64 `json:"harness_cpu_cores,omitempty"` // per node processes: the harness's own
+	CPUMicrosPerRecord   float64 `json:"cpu_us_per_record"`
 	// ProjectedPerSec is the final rate all the machine's cores would carry at this CPU cost
 	// per record: what the step would reach on the machine alone (the run shares it).
 	ProjectedPerSec float64 `json:"projected_per_s"`
@@ -246,6 +258,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(w, "\nfinal: records/s final and applied on every node; latency: acknowledgement to final and applied on every bureau;")
 	fmt.Fprintln(w, "projected: the final rate at the step's CPU per record if the run had every core (the machine is shared).")
+	if err := writeStages(w, r.Steps); err != nil {
+		return err
+	}
 	n := max(1, r.Ministry+r.Bureaus)
 	if r.Procs == procsName(true) {
 		fmt.Fprintf(w, "\none process per node: CPU, RSS and heap above are the sums over the %d node processes; the harness's own CPU is apart.\n", n)
@@ -409,4 +424,26 @@ var plotColors = []color.Color{
 	color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
 	color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
 	color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+}
+
+// writeStages writes where each step's latency went: to the first node's finality, then to
+// every bureau's, and the checkpoints that carried the records.
+func writeStages(w io.Writer, steps []Step) error {
+	fmt.Fprintln(w, "\nlatency by stage: ack → final on the first node (records), first node → final on every bureau (checkpoints)")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "offered/s\tto first p50 ms\tp99 ms\tto every bureau p50 ms\tp99 ms\tcheckpoints/s\trecords/checkpoint\t")
+	for _, s := range steps {
+		if s.Skipped {
+			continue
+		}
+		cell := func(n int, v float64) string {
+			if n == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.0f", v)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1f\t%.0f\t\n", fmtRate(s.Offered), cell(s.FirstSamples, s.P50FirstMs), cell(s.FirstSamples, s.P99FirstMs),
+			cell(s.SpreadSamples, s.P50SpreadMs), cell(s.SpreadSamples, s.P99SpreadMs), s.CheckpointsPerSec, s.RecordsPerCheckpoint)
+	}
+	return tw.Flush()
 }

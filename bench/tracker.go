@@ -31,7 +31,10 @@ type tracker struct {
 	step               int
 	winFrom, winTo     time.Time
 	winAcked, winFinal int64
+	winCkpts, winCkRec int64             // checkpoints final on every bureau in the window, and their records
 	lat                [][]time.Duration // by step: acknowledgement → final on every bureau
+	first              [][]time.Duration // by step: acknowledgement → final on the first node
+	spread             [][]time.Duration // by step, per checkpoint: first node → every bureau
 }
 
 type ack struct {
@@ -40,8 +43,9 @@ type ack struct {
 }
 
 type seqInfo struct {
-	ids []ledger.Hash
-	ok  int
+	ids   []ledger.Hash
+	ok    int
+	first time.Time // when the first node served it final (zero: its contents came later)
 }
 
 func newTracker(bureau []bool) *tracker {
@@ -107,6 +111,11 @@ func (t *tracker) observe(i int, seq uint64, now time.Time) {
 	if seq <= t.final[i] {
 		return
 	}
+	for s := t.final[i] + 1; s <= seq; s++ {
+		if si := t.seqs[s]; si != nil && si.first.IsZero() {
+			si.first = now
+		}
+	}
 	t.final[i] = seq
 	lowBur, lowAll := ^uint64(0), ^uint64(0)
 	for j, f := range t.final {
@@ -115,10 +124,18 @@ func (t *tracker) observe(i int, seq uint64, now time.Time) {
 			lowBur = min(lowBur, f)
 		}
 	}
+	inWin := t.step >= 0 && !now.Before(t.winFrom) && !now.After(t.winTo)
 	for s := t.lowBur + 1; s <= lowBur; s++ {
 		si := t.seqs[s]
 		if si == nil {
 			continue
+		}
+		if inWin {
+			t.winCkpts++
+			t.winCkRec += int64(len(si.ids))
+			if !si.first.IsZero() {
+				t.spread[t.step] = append(t.spread[t.step], now.Sub(si.first))
+			}
 		}
 		for _, id := range si.ids {
 			a, ok := t.acks[id]
@@ -129,11 +146,13 @@ func (t *tracker) observe(i int, seq uint64, now time.Time) {
 			delete(t.acks, id)
 			if a.step >= 0 {
 				t.lat[a.step] = append(t.lat[a.step], now.Sub(a.at))
+				if !si.first.IsZero() {
+					t.first[a.step] = append(t.first[a.step], max(0, si.first.Sub(a.at)))
+				}
 			}
 		}
 	}
 	t.lowBur = max(t.lowBur, lowBur)
-	inWin := t.step >= 0 && !now.Before(t.winFrom) && !now.After(t.winTo)
 	for s := t.lowAll + 1; s <= lowAll; s++ {
 		si := t.seqs[s]
 		delete(t.seqs, s)
@@ -155,9 +174,9 @@ func (t *tracker) startWindow(k int, from, to time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for len(t.lat) <= k {
-		t.lat = append(t.lat, nil)
+		t.lat, t.first, t.spread = append(t.lat, nil), append(t.first, nil), append(t.spread, nil)
 	}
-	t.step, t.winFrom, t.winTo, t.winAcked, t.winFinal = k, from, to, 0, 0
+	t.step, t.winFrom, t.winTo, t.winAcked, t.winFinal, t.winCkpts, t.winCkRec = k, from, to, 0, 0, 0, 0
 }
 
 // window returns what fell in the current window: records acknowledged and final on every node.
@@ -165,6 +184,23 @@ func (t *tracker) window() (acked, final int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.winAcked, t.winFinal
+}
+
+// stages returns step k's sorted samples of the two stages of the latency, acknowledgement →
+// final on the first node and, per checkpoint, first node → every bureau, and the checkpoints
+// final on every bureau in its window and their records.
+func (t *tracker) stages(k int) (first, spread []time.Duration, ckpts, records int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if k < len(t.first) {
+		first, spread = slices.Clone(t.first[k]), slices.Clone(t.spread[k])
+	}
+	slices.Sort(first)
+	slices.Sort(spread)
+	if k == t.step {
+		ckpts, records = t.winCkpts, t.winCkRec
+	}
+	return first, spread, ckpts, records
 }
 
 // outstanding returns the acknowledged records not yet final on every bureau, and the
