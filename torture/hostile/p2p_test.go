@@ -28,15 +28,19 @@ func TestRogueAndStranger(t *testing.T) {
 
 	var mu sync.Mutex
 	sent := map[string][]ledger.Hash{}
+	// The stranger tries for 10 s; the rogue does two whole rounds of its misbehaviours, however
+	// long the machine takes (under -race beside other packages one round took over 10 s).
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	rogueCtx, rogueCancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer rogueCancel()
 	var rogue, stranger Stats
 	var rogueErr, strangerErr error
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		rogue, rogueErr = RunRogue(ctx, RogueConfig{KeyFile: n.rogueKey, GenesisFile: n.genesisFile(), Peers: n.peers,
+		rogue, rogueErr = RunRogue(rogueCtx, RogueConfig{KeyFile: n.rogueKey, GenesisFile: n.genesisFile(), Peers: n.peers, Rounds: 2,
 			OnBlock: func(kind string, h ledger.Hash) {
 				mu.Lock()
 				sent[kind] = append(sent[kind], h)
