@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"fmt"
+
 	"github.com/jaminan/jaminan/ledger/civil"
 	"github.com/jaminan/jaminan/ledger/rules"
 )
@@ -39,6 +41,28 @@ type Transfer struct {
 // GetTransfer reads a transfer case.
 func GetTransfer(st StateReader, id Hash) (*Transfer, bool, error) {
 	return readObj[Transfer](st, keyTransfer(id))
+}
+
+// StateScanner reads the state's keys with a prefix in key order (a store's view).
+type StateScanner interface {
+	ScanState(prefix []byte, fn func(key, val []byte) error) error
+}
+
+// ScanTransfers calls fn for every transfer case in the state, in case order; an error from
+// fn stops the scan and is returned.
+func ScanTransfers(st StateScanner, fn func(id Hash, t *Transfer) error) error {
+	return st.ScanState([]byte{pfxTransfer}, func(k, v []byte) error {
+		var id Hash
+		if len(k) != 1+len(id) {
+			return fmt.Errorf("transfer key %x: want %d bytes", k, 1+len(id))
+		}
+		copy(id[:], k[1:])
+		t, err := decodeObj[Transfer](v)
+		if err != nil {
+			return fmt.Errorf("decode transfer %s: %w", id, err)
+		}
+		return fn(id, t)
+	})
 }
 
 func (c *ctx) deadline(name, scheme string, from civil.Date) (uint32, error) {

@@ -44,6 +44,10 @@ type Options struct {
 	// certificate). For measurements (`jaminan bench`); it must return quickly, and must not
 	// keep res's Writes or Receipts: the next checkpoint reuses their memory (Result.Release).
 	OnCommitted func(cb *ledger.CheckpointBody, res *ledger.Result)
+
+	// dropTransferSteps (tests) makes the bureau build its transfer steps and submit none, as
+	// a kill right after applying a checkpoint would.
+	dropTransferSteps bool
 }
 
 // Node is one running bureau or ministry node.
@@ -76,6 +80,7 @@ type Node struct {
 	regRaw   atomic.Pointer[[]byte]
 
 	onCommitted func(*ledger.CheckpointBody, *ledger.Result)
+	dropSteps   bool // Options.dropTransferSteps
 
 	closing  atomic.Bool
 	catching atomic.Bool
@@ -98,6 +103,7 @@ func Start(cfg Config, opts Options) (_ *Node, err error) {
 	}
 	n := &Node{cfg: cfg, clock: opts.Clock, log: opts.Logger, evidence: consensus.NewEvidenceLog(nil), info: newNetInfo()}
 	n.onCommitted = opts.OnCommitted
+	n.dropSteps = opts.dropTransferSteps
 	if n.clock == nil {
 		n.clock = time.Now
 		if off := cfg.ClockOffset.Duration; off != 0 {
@@ -172,6 +178,7 @@ func Start(cfg Config, opts Options) (_ *Node, err error) {
 	if err := openProducer(n.prod); err != nil {
 		return nil, err
 	}
+	n.startTransferResume()
 	if err := n.startHTTP(opts.HTTPListener); err != nil {
 		return nil, err
 	}

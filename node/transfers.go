@@ -1,7 +1,9 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"slices"
 	"time"
 
 	"github.com/jaminan/jaminan/ledger"
@@ -59,20 +61,30 @@ func (n *Node) processTransfers(cases []ledger.Hash) {
 		if err != nil || !found {
 			continue
 		}
-		var body ledger.Body
-		switch {
-		case t.Stage == string(rules.StageApplied) && t.To == prov:
-			body = &ledger.TransferLetter{Case: c}
-		case t.Stage == string(rules.StageLetterSent) && t.From == prov:
-			body = &ledger.TransferOut{Case: c}
-		case (t.Stage == string(rules.StageOutProcessed) || t.Stage == string(rules.StagePartial)) && t.To == prov:
-			body = &ledger.TransferIn{Case: c}
-		default:
-			continue
+		if body := transferStep(c, t, prov); body != nil {
+			recs = append(recs, ledger.NewRecord(n.signer.ID(), now, body))
 		}
-		recs = append(recs, ledger.NewRecord(n.signer.ID(), now, body))
 	}
-	if len(recs) == 0 {
+	n.submitTransferSteps(recs)
+}
+
+// transferStep returns the record body that moves case c on, if its next step is the bureau of
+// province prov's (DOMAIN.md T4), else nil.
+func transferStep(c ledger.Hash, t *ledger.Transfer, prov string) ledger.Body {
+	switch {
+	case t.Stage == string(rules.StageApplied) && t.To == prov:
+		return &ledger.TransferLetter{Case: c}
+	case t.Stage == string(rules.StageLetterSent) && t.From == prov:
+		return &ledger.TransferOut{Case: c}
+	case (t.Stage == string(rules.StageOutProcessed) || t.Stage == string(rules.StagePartial)) && t.To == prov:
+		return &ledger.TransferIn{Case: c}
+	}
+	return nil
+}
+
+// submitTransferSteps hands the steps to the producer in the background.
+func (n *Node) submitTransferSteps(recs []ledger.Record) {
+	if len(recs) == 0 || n.dropSteps {
 		return
 	}
 	n.bg.Add(1)
@@ -84,4 +96,81 @@ func (n *Node) processTransfers(cases []ledger.Hash) {
 			n.log.Warn("submit transfer steps", "records", len(recs), "err", err)
 		}
 	}()
+}
+
+// resumeDelay is how long after the start, and then between its two looks, resumeTransfers
+// waits; a case awaiting this bureau in both looks, in the same stage, gets its step again.
+var resumeDelay = 20 * time.Second
+
+// startTransferResume starts resumeTransfers on a bureau.
+func (n *Node) startTransferResume() {
+	if n.self.Role != ledger.RoleBureau || n.self.Province() == "" || n.prod == nil {
+		return
+	}
+	n.bg.Add(1)
+	go func() {
+		defer n.bg.Done()
+		n.resumeTransfers()
+	}()
+}
+
+// resumeTransfers submits the transfer steps a crash may have lost. processTransfers acts only
+// on the checkpoints this process applies: a kill between applying a checkpoint and the
+// outbox's fsync of the step it called for, or a fast join over such a checkpoint, would leave
+// the case waiting for this bureau for good. So, resumeDelay after the start and again
+// resumeDelay later, it lists the cases whose next step is this bureau's; a case found in the
+// same stage both times gets its step once more. If the first was only slow, the ledger
+// rejects the second (the stage moved on): a rejected receipt, nothing else.
+func (n *Node) resumeTransfers() {
+	prov := n.self.Province()
+	awaiting := func() (map[ledger.Hash]string, error) {
+		v := n.st.View()
+		defer v.Release()
+		out := map[ledger.Hash]string{}
+		err := ledger.ScanTransfers(v, func(c ledger.Hash, t *ledger.Transfer) error {
+			if transferStep(c, t, prov) != nil {
+				out[c] = t.Stage
+			}
+			return nil
+		})
+		return out, err
+	}
+	var first map[ledger.Hash]string
+	for look := range 2 {
+		if !n.sleepUnlessClosing(resumeDelay) {
+			return
+		}
+		cases, err := awaiting()
+		if err != nil {
+			n.log.Warn("transfer cases awaiting this bureau", "err", err)
+			return
+		}
+		if look == 0 {
+			first = cases
+			continue
+		}
+		var stuck []ledger.Hash
+		for c, stage := range cases {
+			if first[c] == stage {
+				stuck = append(stuck, c)
+			}
+		}
+		if len(stuck) == 0 {
+			return
+		}
+		slices.SortFunc(stuck, func(a, b ledger.Hash) int { return bytes.Compare(a[:], b[:]) })
+		n.log.Info("moving on transfer cases that waited for this bureau since before its start", "cases", len(stuck))
+		n.processTransfers(stuck)
+	}
+}
+
+// sleepUnlessClosing waits d and reports whether the node is still running.
+func (n *Node) sleepUnlessClosing(d time.Duration) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		if n.closing.Load() {
+			return false
+		}
+		time.Sleep(min(200*time.Millisecond, time.Until(end)))
+	}
+	return !n.closing.Load()
 }

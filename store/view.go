@@ -510,6 +510,18 @@ func (v *View) scan(prefix, start []byte, fn func(key, val []byte) error) error 
 
 // scanState calls fn for every pair of the view's state in key order (the slices are valid
 // during the call only).
+// ScanState calls fn for every key of the ledger state with prefix, in key order, as of the
+// view's checkpoint (ledger.StateScanner); an error from fn stops the scan and is returned. k
+// and val are valid only during the call.
+func (v *View) ScanState(prefix []byte, fn func(key, val []byte) error) error {
+	leave, err := v.enter()
+	if err != nil {
+		return err
+	}
+	defer leave()
+	return stateErr(v.snap.Scan(prefix, nil, fn))
+}
+
 func (v *View) scanState(fn func(key, val []byte) error) error {
 	leave, err := v.enter()
 	if err != nil {
