@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -14,14 +13,7 @@ func TestMetricsOfApplyStoreAndRaft(t *testing.T) {
 	tn := newTestNet(t, "ministry-1", "bureau-44")
 	m := tn.start("ministry-1")
 	b := tn.start("bureau-44")
-	res, err := c2(b).Submit(context.Background(), contributions(20, "44").Next())
-	if err != nil || len(res.Accepted) == 0 {
-		t.Fatalf("submit: %v", err)
-	}
-	var ids []string
-	for _, a := range res.Accepted {
-		ids = append(ids, a.ID)
-	}
+	ids := submit(t, b, contributions(20, "44").Next())
 	waitFinal(t, b, ids, 60*time.Second)
 	waitFinal(t, m, ids, 60*time.Second)
 

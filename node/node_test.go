@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jaminan/jaminan/intake"
 	"github.com/jaminan/jaminan/keyfile"
 	"github.com/jaminan/jaminan/ledger"
 	"github.com/jaminan/jaminan/ledger/civil"
@@ -117,6 +118,20 @@ func contributions(n int, region string) *workload.Generator {
 		}
 	}
 	return workload.New(7, regs, n, civil.MustPeriod(2025, 1))
+}
+
+// submit submits batch at n and returns the IDs of the records it acknowledged (at least one).
+func submit(t *testing.T, n *Node, batch []intake.Input) []string {
+	t.Helper()
+	res, err := c2(n).Submit(context.Background(), batch)
+	if err != nil || len(res.Accepted) == 0 {
+		t.Fatalf("submit to %s: %v", n.self.Name, err)
+	}
+	ids := make([]string, 0, len(res.Accepted))
+	for _, a := range res.Accepted {
+		ids = append(ids, a.ID)
+	}
+	return ids
 }
 
 // waitFinal waits until every ID is final at n, and returns how often each was applied in n's

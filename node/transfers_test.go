@@ -24,15 +24,7 @@ func TestTransferStepLostInACrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	gen := contributions(3, "44")
-	res, err := c2(b44).Submit(ctx, gen.Next())
-	if err != nil || len(res.Accepted) == 0 {
-		t.Fatalf("submit: %v", err)
-	}
-	var ids []string
-	for _, a := range res.Accepted {
-		ids = append(ids, a.ID)
-	}
-	waitFinal(t, b51, ids, 60*time.Second)
+	waitFinal(t, b51, submit(t, b44, gen.Next()), 60*time.Second)
 	caseText, err := c2(b51).ApplyTransfer(ctx, gen.Workers()[0].ID, "44", "51")
 	if err != nil {
 		t.Fatalf("apply for the transfer: %v", err)
