@@ -91,6 +91,45 @@ func contributionBlocks(n *ledgertest.Net, first, blocks int) []*ledger.Block {
 	return out
 }
 
+// benchBlocks builds the next checkpoint's blocks of the workload JAMINAN_STORE_BENCH_WORKLOAD
+// names: "new" (the default: every record a new worker's contribution, contributionBlocks) or
+// "monthly" (JAMINAN_STORE_BENCH_WORKERS workers, 100,000 by default, each contributing month
+// after month: record r is worker r mod W's contribution for the month r / W months before
+// December 2022, going back (the ledger refuses periods after the checkpoint's month), in the same province
+// every month, so that from the second month on a record opens no worker and no account).
+func benchBlocks(b *testing.B, n *ledgertest.Net, first, blocks int) []*ledger.Block {
+	switch w := os.Getenv("JAMINAN_STORE_BENCH_WORKLOAD"); w {
+	case "", "new":
+		return contributionBlocks(n, first, blocks)
+	case "monthly":
+	default:
+		b.Fatalf("JAMINAN_STORE_BENCH_WORKLOAD=%q: want new or monthly", w)
+	}
+	workers := 100_000
+	if v := os.Getenv("JAMINAN_STORE_BENCH_WORKERS"); v != "" {
+		k, err := strconv.Atoi(v)
+		if err != nil || k <= 0 || k%1000 != 0 {
+			b.Fatalf("JAMINAN_STORE_BENCH_WORKERS=%q: want a positive multiple of 1000", v)
+		}
+		workers = k
+	}
+	out := make([]*ledger.Block, blocks)
+	for j := range out {
+		start := first + j*1000
+		slot, month := start%workers/1000, start/workers
+		prov := ledgertest.Provinces[slot%len(ledgertest.Provinces)]
+		period := uint32((2022-month/12)*100 + 12 - month%12) // month months before December 2022
+		recs := make([][]byte, 1000)
+		for i := range recs {
+			w := ledgertest.Worker(start%workers + i)
+			c := n.Contribution(w, ledgertest.Region(prov), period, int64(500000+i*37), ledgertest.Employer(i%50))
+			recs[i] = n.Record(n.Bureau[prov], c)
+		}
+		out[j] = n.Block(n.Bureau[prov], recs...)
+	}
+	return out
+}
+
 // BenchmarkStoreApplyCheckpoint times ApplyCheckpoint alone: the results are computed by the
 // state machine on a MemState beforehand. Checkpoints of 1 block (1,000 records) fit one badger
 // transaction; checkpoints of 10 blocks go through the journal.
@@ -158,7 +197,7 @@ func BenchmarkStoreApplyEndToEnd(b *testing.B) {
 		stopProfile := benchProfile(b)
 		peaks := startRSSPeaks()
 		for records < total {
-			bs := contributionBlocks(n, records, 10)
+			bs := benchBlocks(b, n, records, 10)
 			meta, err := s.Meta()
 			if err != nil {
 				b.Fatal(err)
@@ -166,10 +205,16 @@ func BenchmarkStoreApplyEndToEnd(b *testing.B) {
 			cb := n.Checkpoint(meta, bs...)
 			b.StartTimer()
 			start, cpu0 := time.Now(), processCPU(b)
-			if _, err := s.Apply(n.Machine, cb, bs, nil); err != nil {
+			res, err := s.Apply(n.Machine, cb, bs, nil)
+			if err != nil {
 				b.Fatal(err)
 			}
 			elapsed += time.Since(start)
+			for _, r := range res.Receipts {
+				if r.Code != ledger.CodeOK {
+					b.Fatalf("checkpoint %d: record %s refused, %s: %s", cb.Checkpoint.Seq, r.ID, r.Code, r.Message)
+				}
+			}
 			cpu += processCPU(b) - cpu0
 			b.StopTimer()
 			records += 10 * 1000
