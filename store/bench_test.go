@@ -77,13 +77,21 @@ func benchOptions(b *testing.B) Options {
 // contributionBlocks builds the blocks of the next checkpoint: blocks blocks of 1,000 records,
 // workers first, first+1, ….
 func contributionBlocks(n *ledgertest.Net, first, blocks int) []*ledger.Block {
+	return blocksOf(n, first, blocks, func(start int) (int, string, uint32) {
+		return start, ledgertest.Provinces[(start/1000)%len(ledgertest.Provinces)], 202301
+	})
+}
+
+// blocksOf builds blocks of 1,000 contributions, for records first onwards: at(start) names
+// the block starting at record start: its first worker (the others follow), its province
+// and the records' period.
+func blocksOf(n *ledgertest.Net, first, blocks int, at func(start int) (worker int, prov string, period uint32)) []*ledger.Block {
 	out := make([]*ledger.Block, blocks)
 	for j := range out {
-		prov := ledgertest.Provinces[(first/1000+j)%len(ledgertest.Provinces)]
+		w0, prov, period := at(first + j*1000)
 		recs := make([][]byte, 1000)
 		for i := range recs {
-			w := ledgertest.Worker(first + j*1000 + i)
-			c := n.Contribution(w, ledgertest.Region(prov), 202301, int64(500000+i*37), ledgertest.Employer(i%50))
+			c := n.Contribution(ledgertest.Worker(w0+i), ledgertest.Region(prov), period, int64(500000+i*37), ledgertest.Employer(i%50))
 			recs[i] = n.Record(n.Bureau[prov], c)
 		}
 		out[j] = n.Block(n.Bureau[prov], recs...)
@@ -113,21 +121,11 @@ func benchBlocks(b *testing.B, n *ledgertest.Net, first, blocks int) []*ledger.B
 		}
 		workers = k
 	}
-	out := make([]*ledger.Block, blocks)
-	for j := range out {
-		start := first + j*1000
+	return blocksOf(n, first, blocks, func(start int) (int, string, uint32) {
 		slot, month := start%workers/1000, start/workers
-		prov := ledgertest.Provinces[slot%len(ledgertest.Provinces)]
 		period := uint32((2022-month/12)*100 + 12 - month%12) // month months before December 2022
-		recs := make([][]byte, 1000)
-		for i := range recs {
-			w := ledgertest.Worker(start%workers + i)
-			c := n.Contribution(w, ledgertest.Region(prov), period, int64(500000+i*37), ledgertest.Employer(i%50))
-			recs[i] = n.Record(n.Bureau[prov], c)
-		}
-		out[j] = n.Block(n.Bureau[prov], recs...)
-	}
-	return out
+		return start % workers, ledgertest.Provinces[slot%len(ledgertest.Provinces)], period
+	})
 }
 
 // BenchmarkStoreApplyCheckpoint times ApplyCheckpoint alone: the results are computed by the
