@@ -230,7 +230,7 @@ type EngineStats struct {
 // EngineStats returns the statistics of the state's engine and of the indexes'; zeros once
 // the store is closed.
 func (s *Store) EngineStats() (state, index EngineStats) {
-	s.mu.Lock() // as EngineSize
+	s.mu.Lock() // s.state changes on an import; the order of Close: mu, then closeMu
 	defer s.mu.Unlock()
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
@@ -251,19 +251,6 @@ func (s *Store) EngineStats() (state, index EngineStats) {
 // EngineSize returns the bytes on disk of the state's engine and of the indexes' (their runs
 // and logs; a merge's output in progress is not counted); zeros once the store is closed.
 func (s *Store) EngineSize() (state, index int64) {
-	s.mu.Lock() // s.state changes on an import; the order of Close: mu, then closeMu
-	defer s.mu.Unlock()
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if s.closed {
-		return 0, 0
-	}
-	size := func(db *statedb.DB) int64 {
-		if db == nil {
-			return 0
-		}
-		st := db.Stats()
-		return st.RunBytes + st.WALBytes
-	}
-	return size(s.state), size(s.index)
+	st, ix := s.EngineStats()
+	return st.Bytes, ix.Bytes
 }
