@@ -85,13 +85,14 @@ func (s *Store) ApplyCheckpoint(cb *ledger.CheckpointBody, blocks []*ledger.Bloc
 	if done, err := v.applied(cb); err != nil || done {
 		return err
 	}
-	s.pre.reset(0) // nothing decoded: the derivation decodes every record
 	return s.applyLocked(v, cb, blocks, res, cert)
 }
 
 // preDecoded keeps the contributions the state machine accepted in the checkpoint being
 // applied (Store.Apply), by position, so that deriving their index entries does not decode
-// them a second time (13 % of the store's apply did). Reused under s.mu.
+// them a second time (13 % of the store's apply did). Reused under s.mu; empty outside
+// Store.Apply (which resets it when it returns), so ApplyCheckpoint's derivation decodes
+// every record.
 type preDecoded struct {
 	slab  []ledger.Contribution
 	byOrd []int32 // 1 + index into slab; 0: not kept
